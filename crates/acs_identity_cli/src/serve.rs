@@ -1,0 +1,137 @@
+//! `acs-identity serve`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use acs_identity_core::token::SigningAlgorithm;
+use acs_identity_server::config::{unknown_env_vars, LogFormat};
+use acs_identity_server::serve::Server;
+use acs_identity_server::Config;
+use figment::providers::Serialized;
+use serde::Serialize;
+use tracing_subscriber::EnvFilter;
+
+use crate::ConfigArgs;
+
+/// Flags of `serve`; each overrides the file and the environment.
+#[derive(Debug, clap::Args, Serialize)]
+pub(crate) struct ServeArgs {
+    #[command(flatten)]
+    #[serde(skip)]
+    pub(crate) common: ConfigArgs,
+    /// HTTPS listen address [default: 127.0.0.1:8443; env: ACSID_LISTEN].
+    #[arg(long, value_name = "ADDR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    listen: Option<SocketAddr>,
+    /// Also serve plain HTTP on this address [env: ACSID_HTTP_LISTEN].
+    #[arg(long, value_name = "ADDR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http_listen: Option<SocketAddr>,
+    /// Serve this certificate chain (PEM) instead of the development certificate.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls_key: Option<PathBuf>,
+    /// Data location of a new resource [default: unitedstates].
+    #[arg(long, value_name = "NAME")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data_location: Option<String>,
+    /// Token signing algorithm: ES256, RS256 or EdDSA [default: ES256].
+    #[arg(long, value_name = "ALG")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signing_alg: Option<SigningAlgorithm>,
+    /// Log format: text or json [default: text].
+    #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"])]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log_format: Option<String>,
+}
+
+/// Loads the layered configuration with `overrides` (flags) on top.
+pub(crate) fn load_config<T: Serialize>(
+    common: &ConfigArgs,
+    overrides: &T,
+) -> anyhow::Result<Config> {
+    let mut f = Config::figment(common.config.as_deref()).merge(Serialized::defaults(overrides));
+    if let Some(dir) = &common.data_dir {
+        f = f.merge(Serialized::default("data_dir", dir));
+    }
+    Config::from_figment(&f)
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("ACSID_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}
+
+pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let config = load_config(&args.common, &args)?;
+    init_logging(config.log_format);
+    for var in unknown_env_vars() {
+        tracing::warn!(variable = %var, "unknown configuration variable ignored");
+    }
+    let server = Server::start(&config).await?;
+    print_banner(&server);
+    tracing::info!(endpoint = %server.endpoint(), http = ?server.http_addr(), "serving");
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing in-flight requests");
+    server.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn print_banner(server: &Server) {
+    let mut out = String::new();
+    out.push_str(&format!("acs-identity is serving at {}\n", server.endpoint()));
+    if let Some(http) = server.http_endpoint() {
+        out.push_str(&format!("plain HTTP at {http}\n"));
+    }
+    out.push_str(&format!("resource id: {}\n\n", server.state().resource()));
+    out.push_str("Connection string (primary key):\n");
+    out.push_str(&format!("  {}\n", server.connection_string()));
+    if let Some(ca) = server.ca_path() {
+        let ca = std::fs::canonicalize(ca).unwrap_or_else(|_| ca.to_path_buf());
+        out.push_str("\nTrust the development CA in clients:\n");
+        out.push_str(&format!(
+            "  export SSL_CERT_FILE={}        # Rust (rustls-native-certs), OpenSSL\n",
+            ca.display()
+        ));
+        out.push_str(&format!(
+            "  export REQUESTS_CA_BUNDLE={}   # Python (requests)\n",
+            ca.display()
+        ));
+        out.push_str(&format!("  export NODE_EXTRA_CA_CERTS={}  # Node.js\n", ca.display()));
+    }
+    out.push_str(&format!(
+        "\n  export COMMUNICATION_SERVICES_CONNECTION_STRING=\"{}\"\n",
+        server.connection_string()
+    ));
+    println!("{out}");
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

@@ -1,0 +1,186 @@
+//! The storage traits the service is written against.
+//!
+//! Every method that returns `Ok` has made its change durable. Implementations live in
+//! `acs_identity_store`; the same conformance suite runs against each of them.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::hmac::KeyName;
+use crate::id::{ResourceId, UserId};
+use crate::token::SigningAlgorithm;
+
+/// A boxed error from a storage backend.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What can go wrong in a store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend cannot be reached right now; retrying later may work.
+    #[error("storage unavailable")]
+    Unavailable(#[source] BoxError),
+    /// The stored data is newer than this program understands.
+    #[error("the database schema is newer than this program: {0}")]
+    SchemaTooNew(String),
+    /// Any other backend failure.
+    #[error("storage error")]
+    Backend(#[source] BoxError),
+}
+
+/// Result of a store operation.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Bytes that must never be printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretBytes(pub Vec<u8>);
+
+impl fmt::Debug for SecretBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretBytes(<redacted>)")
+    }
+}
+
+/// One identity as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdentityRecord {
+    /// The user id.
+    pub user: UserId,
+    /// The caller's own id for this identity (2025-03-02-preview).
+    pub custom_id: Option<String>,
+    /// When it was created.
+    pub created_at: OffsetDateTime,
+    /// When it was deleted; deleted identities are kept as tombstones.
+    pub deleted_at: Option<OffsetDateTime>,
+    /// Revocation generation: bumped by every revoke.
+    pub generation: u64,
+    /// When a token was last issued for it.
+    pub last_token_issued_at: Option<OffsetDateTime>,
+}
+
+impl IdentityRecord {
+    /// Not deleted.
+    pub fn is_live(&self) -> bool {
+        self.deleted_at.is_none()
+    }
+}
+
+/// A request to create an identity.
+#[derive(Clone, Debug)]
+pub struct NewIdentity {
+    /// The id to give a new identity.
+    pub user: UserId,
+    /// Map this custom id to the identity; an existing live mapping wins.
+    pub custom_id: Option<String>,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+    /// Set when a token is issued in the same request.
+    pub token_issued_at: Option<OffsetDateTime>,
+}
+
+/// Outcome of [`IdentityStore::create_identity`].
+#[derive(Clone, Debug)]
+pub struct CreatedIdentity {
+    /// The identity (new, or the existing one for the custom id).
+    pub record: IdentityRecord,
+    /// `false` when an existing identity was returned for its custom id.
+    pub created: bool,
+}
+
+/// Identity storage.
+#[async_trait]
+pub trait IdentityStore: Send + Sync + fmt::Debug {
+    /// Creates an identity, or returns the live identity already mapped to `custom_id`
+    /// (recording `token_issued_at` on whichever is returned).
+    async fn create_identity(&self, new: NewIdentity) -> StoreResult<CreatedIdentity>;
+
+    /// Reads an identity, live or deleted.
+    async fn get_identity(&self, user: UserId) -> StoreResult<Option<IdentityRecord>>;
+
+    /// Records that a token was issued at `at` if the identity is live; returns the
+    /// identity as it is after the call (unchanged when deleted).
+    async fn mark_token_issued(
+        &self,
+        user: UserId,
+        at: OffsetDateTime,
+    ) -> StoreResult<Option<IdentityRecord>>;
+
+    /// Bumps the revocation generation of a live identity; returns it after the call.
+    async fn revoke_tokens(&self, user: UserId) -> StoreResult<Option<IdentityRecord>>;
+
+    /// Marks an identity deleted (idempotent) and frees its custom id; returns it after the call.
+    async fn delete_identity(
+        &self,
+        user: UserId,
+        at: OffsetDateTime,
+    ) -> StoreResult<Option<IdentityRecord>>;
+}
+
+/// The resource: its id, location and keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResourceRecord {
+    /// The resource id.
+    pub resource_id: ResourceId,
+    /// Data location name, e.g. `unitedstates`.
+    pub data_location: String,
+    /// When it was created.
+    pub created_at: OffsetDateTime,
+}
+
+/// One access key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessKeyRecord {
+    /// Primary or secondary.
+    pub name: KeyName,
+    /// The raw key bytes (the connection string carries them base64-encoded).
+    pub key: SecretBytes,
+    /// Bumped on each regeneration.
+    pub version: u64,
+}
+
+/// One token signing key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SigningKeyRecord {
+    /// Key id.
+    pub kid: String,
+    /// Algorithm.
+    pub alg: SigningAlgorithm,
+    /// PKCS#8 DER.
+    pub pkcs8: SecretBytes,
+    /// When it was created; the newest key of the configured algorithm signs.
+    pub created_at: OffsetDateTime,
+}
+
+/// Everything that defines the resource.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResourceState {
+    /// Id and location.
+    pub resource: ResourceRecord,
+    /// Primary and secondary access keys.
+    pub access_keys: Vec<AccessKeyRecord>,
+    /// Signing keys, oldest first.
+    pub signing_keys: Vec<SigningKeyRecord>,
+}
+
+/// Resource storage.
+#[async_trait]
+pub trait ResourceStore: Send + Sync + fmt::Debug {
+    /// Reads the resource, if it was created.
+    async fn load_resource(&self) -> StoreResult<Option<ResourceState>>;
+
+    /// Stores `state` unless a resource exists; returns the stored one either way
+    /// (so nodes racing to initialise agree on one resource).
+    async fn init_resource(&self, state: ResourceState) -> StoreResult<ResourceState>;
+
+    /// Adds a signing key.
+    async fn add_signing_key(&self, key: SigningKeyRecord) -> StoreResult<()>;
+
+    /// Succeeds when the store can serve requests.
+    async fn ping(&self) -> StoreResult<()>;
+}
+
+/// A complete store.
+pub trait Store: IdentityStore + ResourceStore {}
+
+impl<T: IdentityStore + ResourceStore> Store for T {}

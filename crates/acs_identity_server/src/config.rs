@@ -1,0 +1,163 @@
+//! Service configuration: defaults < TOML file < `ACSID_*` environment < flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use acs_identity_core::token::SigningAlgorithm;
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// Everything `acs-identity serve` can be told.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the database and TLS material live.
+    pub data_dir: PathBuf,
+    /// HTTPS listener.
+    pub listen: SocketAddr,
+    /// Optional plain-HTTP listener.
+    pub http_listen: Option<SocketAddr>,
+    /// A certificate chain (PEM) to serve instead of the development certificate.
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) for `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// Host names (with port if non-default) clients use to reach the service behind a
+    /// proxy; accepted as the signed host besides the received `Host` header.
+    pub public_hosts: Vec<String>,
+    /// The resource's data location, fixed when the resource is created.
+    pub data_location: String,
+    /// Algorithm for new access tokens.
+    pub signing_alg: SigningAlgorithm,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// `text` or `json` log lines.
+    pub log_format: LogFormat,
+}
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./acs-identity-data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            http_listen: None,
+            tls_cert: None,
+            tls_key: None,
+            public_hosts: Vec::new(),
+            data_location: "unitedstates".to_owned(),
+            signing_alg: SigningAlgorithm::Es256,
+            max_body_bytes: 64 * 1024,
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+/// Variables under `ACSID_` that are not configuration keys.
+const NON_CONFIG_ENV: &[&str] = &["config"];
+
+impl Config {
+    /// The layered configuration: defaults, then `file` (if any), then `ACSID_*` variables.
+    /// Callers merge command-line flags on top with [`Figment::merge`].
+    pub fn figment(file: Option<&Path>) -> Figment {
+        let mut f = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            f = f.merge(Toml::file_exact(file));
+        }
+        f.merge(Env::prefixed("ACSID_").ignore(NON_CONFIG_ENV).split("__"))
+    }
+
+    /// Extracts and checks a configuration.
+    pub fn from_figment(f: &Figment) -> anyhow::Result<Config> {
+        let config: Config =
+            f.extract().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            anyhow::bail!("tls_cert and tls_key must be given together");
+        }
+        if self.max_body_bytes < 1024 {
+            anyhow::bail!("max_body_bytes must be at least 1024");
+        }
+        if self.data_location.trim().is_empty() {
+            anyhow::bail!("data_location must not be empty");
+        }
+        Ok(())
+    }
+
+    /// The SQLite database file.
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("acs-identity.db")
+    }
+
+    /// The directory of TLS material.
+    pub fn tls_dir(&self) -> PathBuf {
+        self.data_dir.join("tls")
+    }
+}
+
+/// `ACSID_*` variables that are set but mean nothing; worth a warning at start-up.
+pub fn unknown_env_vars() -> Vec<String> {
+    let known: Vec<String> = serde_json::to_value(Config::default())
+        .ok()
+        .and_then(|v| v.as_object().map(|o| o.keys().cloned().collect()))
+        .unwrap_or_default();
+    std::env::vars()
+        .filter_map(|(k, _)| k.strip_prefix("ACSID_").map(str::to_ascii_lowercase))
+        .filter(|k| {
+            let top = k.split("__").next().unwrap_or_default();
+            !known.iter().any(|c| c == top) && !NON_CONFIG_ENV.contains(&top)
+        })
+        .map(|k| format!("ACSID_{}", k.to_ascii_uppercase()))
+        .collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::result_large_err)] // figment's Jail API returns figment::Error
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    #[test]
+    fn layers_apply_in_order() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "c.toml",
+                "listen = \"127.0.0.1:9000\"\ndata_location = \"europe\"\nmax_body_bytes = 2048",
+            )?;
+            jail.set_env("ACSID_DATA_LOCATION", "france");
+            let f = Config::figment(Some(Path::new("c.toml")))
+                .merge(Serialized::default("max_body_bytes", 4096));
+            let c = Config::from_figment(&f).map_err(|e| e.to_string())?;
+            assert_eq!(c.listen, "127.0.0.1:9000".parse().unwrap());
+            assert_eq!(c.data_location, "france");
+            assert_eq!(c.max_body_bytes, 4096);
+            assert_eq!(c.data_dir, PathBuf::from("./acs-identity-data"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn rejects_half_a_certificate_and_unknown_keys() {
+        Jail::expect_with(|jail| {
+            jail.create_file("c.toml", "tls_cert = \"a.pem\"")?;
+            assert!(Config::from_figment(&Config::figment(Some(Path::new("c.toml")))).is_err());
+            jail.create_file("d.toml", "lisen = \"127.0.0.1:1\"")?;
+            assert!(Config::from_figment(&Config::figment(Some(Path::new("d.toml")))).is_err());
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,201 @@
+//! The one error type of the HTTP layer, always answered with ACS's error envelope.
+
+use acs_identity_core::store::StoreError;
+use acs_identity_core::ScopeError;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// An error answered as `{"error":{"code","message","target"?}}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    target: Option<String>,
+    retry_after: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct Envelope<'a> {
+    error: Body<'a>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    code: &'a str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target: Option<&'a str>,
+}
+
+impl ApiError {
+    /// An error with any status and code.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status, code, message: message.into(), target: None, retry_after: None }
+    }
+
+    /// Adds a `target`.
+    pub fn with_target(mut self, target: impl Into<String>) -> Self {
+        self.target = Some(target.into());
+        self
+    }
+
+    /// The status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The ACS error code.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    /// 400 `ValidationError`.
+    pub fn validation(message: impl Into<String>, target: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, "ValidationError", message).with_target(target)
+    }
+
+    /// 401 `IdentityNotOwned`, ACS's answer for any id that is not a user of this resource.
+    pub fn identity_not_owned() -> Self {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "IdentityNotOwned",
+            "Provided identity doesn't belong to the resource.",
+        )
+    }
+
+    /// 404 `IdentityNotFound`: the identity belonged to this resource and was deleted.
+    pub fn identity_deleted() -> Self {
+        ApiError::new(StatusCode::NOT_FOUND, "IdentityNotFound", "The identity has been deleted.")
+    }
+
+    /// 401 `Denied`, ACS's answer to a request it cannot authenticate.
+    pub fn denied() -> Self {
+        ApiError::new(StatusCode::UNAUTHORIZED, "Denied", "Denied by the resource provider.")
+    }
+
+    /// 400 `ApiVersionUnspecified`.
+    pub fn api_version_missing() -> Self {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "ApiVersionUnspecified",
+            "An API version is required, but was not specified.",
+        )
+    }
+
+    /// 400 `UnsupportedApiVersion`.
+    pub fn api_version_unsupported(path: &str, version: &str) -> Self {
+        let version: String = version.chars().filter(|c| !c.is_control()).take(64).collect();
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "UnsupportedApiVersion",
+            format!(
+                "The HTTP resource that matches the request URI '{path}' does not support the API version '{version}'."
+            ),
+        )
+    }
+
+    /// 404 for a route that does not exist.
+    pub fn not_found() -> Self {
+        ApiError::new(StatusCode::NOT_FOUND, "NotFound", "The requested resource does not exist.")
+    }
+
+    /// 405 for a route that exists with another method.
+    pub fn method_not_allowed() -> Self {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            "The requested method is not allowed for this resource.",
+        )
+    }
+
+    /// 413 for a body over the limit.
+    pub fn payload_too_large(limit: usize) -> Self {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PayloadTooLarge",
+            format!("The request body is larger than the limit of {limit} bytes."),
+        )
+    }
+
+    /// 500 with a generic message; the cause is logged, never sent.
+    pub fn internal(cause: &dyn std::error::Error) -> Self {
+        tracing::error!(error = %ErrorChain(cause), "internal error");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            "An internal error occurred.",
+        )
+    }
+
+    /// 503 when the store cannot be reached.
+    pub fn unavailable() -> Self {
+        let mut e = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            "The service is temporarily unavailable. Retry later.",
+        );
+        e.retry_after = Some(1);
+        e
+    }
+}
+
+/// Formats an error with its sources, `a: b: c`.
+#[derive(Debug)]
+pub struct ErrorChain<'a>(pub &'a dyn std::error::Error);
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(s) = source {
+            write!(f, ": {s}")?;
+            source = s.source();
+        }
+        Ok(())
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(_) => {
+                tracing::warn!(error = %ErrorChain(&e), "store unavailable");
+                ApiError::unavailable()
+            }
+            other => ApiError::internal(&other),
+        }
+    }
+}
+
+impl From<ScopeError> for ApiError {
+    fn from(e: ScopeError) -> Self {
+        ApiError::validation(e.message, e.target)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::to_vec(&Envelope {
+            error: Body { code: self.code, message: &self.message, target: self.target.as_deref() },
+        })
+        .unwrap_or_default();
+        let mut res = (self.status, body).into_response();
+        res.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(secs) = self.retry_after {
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if self.status == StatusCode::UNAUTHORIZED && self.code == "Denied" {
+            res.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("HMAC-SHA256"));
+        }
+        res.extensions_mut().insert(ErrorCode(self.code));
+        res
+    }
+}
+
+/// The ACS error code of a response, for the request log.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ErrorCode(pub(crate) &'static str);

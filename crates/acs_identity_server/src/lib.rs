@@ -1,0 +1,19 @@
+//! The acs-identity service as a library.
+//!
+//! [`app`] builds the axum router over an [`AppState`]; [`serve::Server`] binds the
+//! HTTPS (and optional HTTP) listeners and shuts down gracefully. The binary in
+//! `acs_identity_cli` is a thin wrapper around [`serve::Server::start`].
+
+pub mod api;
+mod auth;
+pub mod config;
+pub mod error;
+mod layers;
+mod routes;
+pub mod serve;
+pub mod state;
+pub mod tls;
+
+pub use config::Config;
+pub use routes::app;
+pub use state::AppState;

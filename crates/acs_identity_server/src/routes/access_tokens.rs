@@ -1,0 +1,63 @@
+//! `POST /accessTokens/:validate`: token validation for chat and calling servers.
+//!
+//! Not an ACS route (ACS publishes no way to check its tokens); authenticated with the
+//! access key like every other route. `api-version` is optional.
+
+use acs_identity_core::time_format::acs_datetime;
+use acs_identity_core::token::InvalidReason;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::post;
+use axum::Router;
+use bytes::Bytes;
+use time::OffsetDateTime;
+
+use crate::api::{JsonObject, ValidIdentity, ValidateResult};
+use crate::error::ApiError;
+use crate::routes::json;
+use crate::AppState;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new().without_v07_checks().route("/accessTokens/:validate", post(validate))
+}
+
+async fn validate(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+    let body = JsonObject::parse(&body, true)?;
+    let Some(token) = body.string("token", "token")? else {
+        return Err(ApiError::validation("token: The token field is required.", "token"));
+    };
+    let result = match check(&state, &token).await? {
+        Ok(valid) => valid,
+        Err(reason) => ValidateResult::Invalid { valid: false, reason: reason.as_str() },
+    };
+    json(StatusCode::OK, &result)
+}
+
+async fn check(
+    state: &AppState,
+    token: &str,
+) -> Result<Result<ValidateResult, InvalidReason>, ApiError> {
+    let now = state.clock().now();
+    let verified = match state.verifier().verify(token, state.resource(), now) {
+        Ok(v) => v,
+        Err(reason) => return Ok(Err(reason)),
+    };
+    let Some(record) = state.store().get_identity(verified.user).await? else {
+        return Ok(Err(InvalidReason::Foreign));
+    };
+    if !record.is_live() {
+        return Ok(Err(InvalidReason::Deleted));
+    }
+    if verified.claims.gen < record.generation {
+        return Ok(Err(InvalidReason::Revoked));
+    }
+    let expires_on = OffsetDateTime::from_unix_timestamp(verified.claims.exp)
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(Ok(ValidateResult::Valid {
+        valid: true,
+        identity: ValidIdentity { id: record.user.raw_id(state.resource()) },
+        scopes: verified.claims.acs_scope.split(',').map(str::to_owned).collect(),
+        expires_on: acs_datetime(expires_on),
+    }))
+}

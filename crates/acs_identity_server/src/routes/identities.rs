@@ -1,0 +1,217 @@
+//! `POST /identities`, `GET|DELETE /identities/{id}`,
+//! `POST /identities/{id}/:issueAccessToken`, `POST /identities/{id}/:revokeAccessTokens`.
+//!
+//! REST reference: <https://learn.microsoft.com/rest/api/communication/identity/communication-identity>.
+//! Served for every api-version in [`ApiVersion::ALL`]; `GET` and `customId` only in
+//! 2025-03-02-preview.
+
+use acs_identity_core::id::{parse_identity, ParsedIdentity, UserId};
+use acs_identity_core::store::{IdentityRecord, NewIdentity};
+use acs_identity_core::time_format::acs_datetime;
+use acs_identity_core::token::IssuedToken;
+use acs_identity_core::{ApiVersion, Scopes, TokenLifetime};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, Uri};
+use axum::middleware::map_response;
+use axum::response::Response;
+use axum::routing::post;
+use axum::Router;
+use bytes::Bytes;
+use time::OffsetDateTime;
+
+use crate::api::{
+    AccessToken, Identity, IdentityAccessTokenResult, JsonObject, MAX_CUSTOM_ID_CHARS,
+};
+use crate::error::ApiError;
+use crate::layers::supported_versions;
+use crate::routes::{api_version, json};
+use crate::AppState;
+
+fn all(_: ApiVersion) -> bool {
+    true
+}
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .without_v07_checks()
+        .route("/identities", post(create).layer(map_response(supported_versions(all))))
+        .route(
+            "/identities/{id}",
+            axum::routing::delete(delete)
+                .get(get_identity)
+                .layer(map_response(supported_versions(all))),
+        )
+        .route(
+            "/identities/{id}/:issueAccessToken",
+            post(issue_token).layer(map_response(supported_versions(all))),
+        )
+        .route(
+            "/identities/{id}/:revokeAccessTokens",
+            post(revoke).layer(map_response(supported_versions(all))),
+        )
+}
+
+/// The user named by the path, or ACS's 401 for anything that is not ours.
+fn user_from_path(
+    state: &AppState,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<UserId, ApiError> {
+    let Ok(Path(raw)) = path else {
+        return Err(ApiError::identity_not_owned());
+    };
+    match parse_identity(&raw, state.resource()) {
+        ParsedIdentity::Ours(user) => Ok(user),
+        ParsedIdentity::NotOwned => Err(ApiError::identity_not_owned()),
+    }
+}
+
+/// Live identity, or the error ACS-style callers get: 401 unknown, 404 deleted.
+fn live(record: Option<IdentityRecord>) -> Result<IdentityRecord, ApiError> {
+    match record {
+        None => Err(ApiError::identity_not_owned()),
+        Some(r) if !r.is_live() => Err(ApiError::identity_deleted()),
+        Some(r) => Ok(r),
+    }
+}
+
+fn lifetime(body: &JsonObject, version: ApiVersion) -> Result<TokenLifetime, ApiError> {
+    if !version.has_custom_expiry() {
+        return Ok(TokenLifetime::DEFAULT);
+    }
+    Ok(TokenLifetime::from_request(body.int32("expiresInMinutes", "ExpiresInMinutes")?)?)
+}
+
+fn custom_id(body: &JsonObject, version: ApiVersion) -> Result<Option<String>, ApiError> {
+    if !version.has_custom_id() {
+        return Ok(None);
+    }
+    let Some(id) = body.string("customId", "customId")? else { return Ok(None) };
+    if id.is_empty() {
+        return Err(ApiError::validation(
+            "customId: The field customId must not be empty.",
+            "customId",
+        ));
+    }
+    if id.chars().count() > MAX_CUSTOM_ID_CHARS {
+        return Err(ApiError::validation(
+            format!("customId: The field customId must be at most {MAX_CUSTOM_ID_CHARS} characters long."),
+            "customId",
+        ));
+    }
+    Ok(Some(id))
+}
+
+fn identity_dto(state: &AppState, record: &IdentityRecord, version: ApiVersion) -> Identity {
+    let detailed = version.has_custom_id();
+    Identity {
+        id: record.user.raw_id(state.resource()),
+        custom_id: record.custom_id.clone().filter(|_| detailed),
+        last_token_issued_at: record.last_token_issued_at.filter(|_| detailed).map(acs_datetime),
+    }
+}
+
+fn issue(
+    state: &AppState,
+    record: &IdentityRecord,
+    scopes: &Scopes,
+    lifetime: TokenLifetime,
+    now: OffsetDateTime,
+) -> Result<AccessToken, ApiError> {
+    let IssuedToken { token, expires_on } = state
+        .issuer()
+        .issue(record.user, scopes, lifetime, now, record.generation)
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(AccessToken::new(token, expires_on))
+}
+
+/// `POST /identities`: 201 with the identity, and a token when scopes were asked for.
+async fn create(
+    State(state): State<AppState>,
+    uri: Uri,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let version = api_version(&uri, all)?;
+    let body = JsonObject::parse(&body, false)?;
+    let scopes = Scopes::from_create_request(
+        body.string_list("createTokenWithScopes", "createTokenWithScopes")?.as_deref(),
+        version,
+    )?;
+    let lifetime = lifetime(&body, version)?;
+    let custom_id = custom_id(&body, version)?;
+    let now = state.clock().now();
+    let created = state
+        .store()
+        .create_identity(NewIdentity {
+            user: UserId::generate(),
+            custom_id,
+            created_at: now,
+            token_issued_at: scopes.as_ref().map(|_| now),
+        })
+        .await?;
+    let access_token =
+        scopes.map(|s| issue(&state, &created.record, &s, lifetime, now)).transpose()?;
+    json(
+        StatusCode::CREATED,
+        &IdentityAccessTokenResult {
+            identity: identity_dto(&state, &created.record, version),
+            access_token,
+        },
+    )
+}
+
+/// `GET /identities/{id}` (2025-03-02-preview).
+async fn get_identity(
+    State(state): State<AppState>,
+    uri: Uri,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let version = api_version(&uri, ApiVersion::has_custom_id)?;
+    let user = user_from_path(&state, path)?;
+    let record = live(state.store().get_identity(user).await?)?;
+    json(StatusCode::OK, &identity_dto(&state, &record, version))
+}
+
+/// `POST /identities/{id}/:issueAccessToken`: 200 `{token, expiresOn}`.
+async fn issue_token(
+    State(state): State<AppState>,
+    uri: Uri,
+    path: Result<Path<String>, PathRejection>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let version = api_version(&uri, all)?;
+    let body = JsonObject::parse(&body, false)?;
+    let scopes = Scopes::from_request(body.string_list("scopes", "Scopes")?.as_deref(), version)?;
+    let lifetime = lifetime(&body, version)?;
+    let user = user_from_path(&state, path)?;
+    let now = state.clock().now();
+    let record = live(state.store().mark_token_issued(user, now).await?)?;
+    json(StatusCode::OK, &issue(&state, &record, &scopes, lifetime, now)?)
+}
+
+/// `POST /identities/{id}/:revokeAccessTokens`: 204; every earlier token stops validating.
+async fn revoke(
+    State(state): State<AppState>,
+    uri: Uri,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    api_version(&uri, all)?;
+    let user = user_from_path(&state, path)?;
+    live(state.store().revoke_tokens(user).await?)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /identities/{id}`: 204, also when it was already deleted.
+async fn delete(
+    State(state): State<AppState>,
+    uri: Uri,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    api_version(&uri, all)?;
+    let user = user_from_path(&state, path)?;
+    let now = state.clock().now();
+    match state.store().delete_identity(user, now).await? {
+        None => Err(ApiError::identity_not_owned()),
+        Some(_) => Ok(StatusCode::NO_CONTENT),
+    }
+}

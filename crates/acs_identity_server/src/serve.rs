@@ -1,0 +1,210 @@
+//! Listeners and graceful shutdown.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use acs_identity_core::hmac::KeyName;
+use acs_identity_core::{Clock, SystemClock};
+use acs_identity_store::SqliteStore;
+use anyhow::Context as _;
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+
+use crate::state::HttpSettings;
+use crate::{app, tls, AppState, Config};
+
+/// How long in-flight requests get to finish after a shutdown signal.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a TLS handshake may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to send request headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A running service.
+#[derive(Debug)]
+pub struct Server {
+    state: AppState,
+    store: SqliteStore,
+    https: SocketAddr,
+    http: Option<SocketAddr>,
+    ca: Option<PathBuf>,
+    shutdown: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl Server {
+    /// Opens the store, creates the resource on first start, binds the listeners and
+    /// starts serving.
+    pub async fn start(config: &Config) -> anyhow::Result<Server> {
+        Self::start_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// As [`Server::start`], with a given clock.
+    pub async fn start_with_clock(
+        config: &Config,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Server> {
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!("cannot create data directory {}", config.data_dir.display())
+        })?;
+        let store = SqliteStore::open(&config.database_path())
+            .await
+            .with_context(|| format!("cannot open {}", config.database_path().display()))?;
+        let state = AppState::bootstrap(
+            Arc::new(store.clone()),
+            clock.clone(),
+            &config.data_location,
+            config.signing_alg,
+            HttpSettings {
+                max_body_bytes: config.max_body_bytes,
+                public_hosts: config.public_hosts.clone(),
+            },
+        )
+        .await?;
+
+        let (cert, key, ca) = match (&config.tls_cert, &config.tls_key) {
+            (Some(c), Some(k)) => (c.clone(), k.clone(), None),
+            _ => {
+                let files = tls::ensure_dev_certificate(&config.tls_dir(), clock.now())?;
+                (files.cert, files.key, files.ca)
+            }
+        };
+        let acceptor = TlsAcceptor::from(tls::server_config(&cert, &key)?);
+
+        let router = app(state.clone());
+        let (shutdown, signal) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        let https_listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let https = https_listener.local_addr()?;
+        tasks.spawn(accept_loop(https_listener, Some(acceptor), router.clone(), signal.clone()));
+        let http = match config.http_listen {
+            Some(addr) => {
+                let l = TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr}"))?;
+                let bound = l.local_addr()?;
+                tasks.spawn(accept_loop(l, None, router, signal));
+                Some(bound)
+            }
+            None => None,
+        };
+        Ok(Server { state, store, https, http, ca, shutdown, tasks })
+    }
+
+    /// The shared state.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// The HTTPS address bound.
+    pub fn https_addr(&self) -> SocketAddr {
+        self.https
+    }
+
+    /// The plain-HTTP address bound, if any.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http
+    }
+
+    /// `https://127.0.0.1:<port>` (a wildcard listen address is shown as loopback).
+    pub fn endpoint(&self) -> String {
+        endpoint("https", self.https)
+    }
+
+    /// `http://127.0.0.1:<port>`, if plain HTTP is on.
+    pub fn http_endpoint(&self) -> Option<String> {
+        self.http.map(|a| endpoint("http", a))
+    }
+
+    /// The development CA file, when serving the development certificate.
+    pub fn ca_path(&self) -> Option<&std::path::Path> {
+        self.ca.as_deref()
+    }
+
+    /// The primary connection string for the HTTPS endpoint. Secret.
+    pub fn connection_string(&self) -> String {
+        self.state.connection_string(&self.endpoint(), KeyName::Primary)
+    }
+
+    /// Stops accepting, lets in-flight requests finish, and closes the store.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        while self.tasks.join_next().await.is_some() {}
+        self.store.close().await;
+    }
+}
+
+/// `scheme://host:port` for a bound address, with wildcards shown as loopback.
+pub fn endpoint(scheme: &str, addr: SocketAddr) -> String {
+    let ip = match addr.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_owned(),
+        ip if ip.is_unspecified() => "[::1]".to_owned(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        std::net::IpAddr::V4(ip) => ip.to_string(),
+    };
+    format!("{scheme}://{ip}:{}", addr.port())
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    router: Router,
+    mut signal: watch::Receiver<bool>,
+) {
+    let graceful = GracefulShutdown::new();
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+    let builder = Arc::new(builder);
+    loop {
+        let (stream, _peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = signal.changed() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(router.clone());
+        let watcher = graceful.watcher();
+        let builder = builder.clone();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            match tls {
+                Some(tls) => {
+                    let Ok(Ok(stream)) =
+                        tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(stream)).await
+                    else {
+                        return;
+                    };
+                    let conn =
+                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    let _ = watcher.watch(conn.into_owned()).await;
+                }
+                None => {
+                    let conn =
+                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    let _ = watcher.watch(conn.into_owned()).await;
+                }
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
+        tracing::warn!("in-flight requests did not finish within {DRAIN_TIMEOUT:?}");
+    }
+}

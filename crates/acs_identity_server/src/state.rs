@@ -1,0 +1,223 @@
+//! Shared state of the service and the resource bootstrap.
+
+use std::fmt;
+use std::sync::Arc;
+
+use acs_identity_core::hmac::{AccessKey, KeyName};
+use acs_identity_core::id::ResourceId;
+use acs_identity_core::store::{
+    AccessKeyRecord, ResourceRecord, ResourceState, SecretBytes, SigningKeyRecord, Store,
+};
+use acs_identity_core::token::{
+    DataLocation, SigningAlgorithm, SigningKey, TokenIssuer, TokenVerifier,
+};
+use acs_identity_core::Clock;
+use anyhow::Context as _;
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+
+/// Length of generated access keys: 64 random bytes, like ACS's keys.
+const ACCESS_KEY_BYTES: usize = 64;
+
+/// What the HTTP layer needs beyond the store.
+#[derive(Clone, Debug)]
+pub struct HttpSettings {
+    /// Largest body accepted.
+    pub max_body_bytes: usize,
+    /// Extra host values accepted in signatures.
+    pub public_hosts: Vec<String>,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings { max_body_bytes: 64 * 1024, public_hosts: Vec::new() }
+    }
+}
+
+/// The resource's access keys in both forms. `Debug` never shows a key.
+#[derive(Clone)]
+pub struct AccessKeys {
+    verifiers: Vec<AccessKey>,
+    encoded: Vec<(KeyName, String)>,
+}
+
+impl fmt::Debug for AccessKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccessKeys").field("keys", &self.verifiers).finish()
+    }
+}
+
+impl AccessKeys {
+    fn new(records: &[AccessKeyRecord]) -> Self {
+        AccessKeys {
+            verifiers: records.iter().map(|r| AccessKey::new(r.name, &r.key.0)).collect(),
+            encoded: records.iter().map(|r| (r.name, STANDARD.encode(&r.key.0))).collect(),
+        }
+    }
+
+    /// Keys for HMAC verification.
+    pub fn verifiers(&self) -> &[AccessKey] {
+        &self.verifiers
+    }
+
+    /// The base64 text of a key, as the connection string carries it. Secret.
+    pub fn encoded(&self, name: KeyName) -> Option<&str> {
+        self.encoded.iter().find(|(n, _)| *n == name).map(|(_, k)| k.as_str())
+    }
+}
+
+/// Shared, cheaply clonable state of the service.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    resource: ResourceId,
+    keys: AccessKeys,
+    issuer: TokenIssuer,
+    verifier: TokenVerifier,
+    http: HttpSettings,
+}
+
+impl AppState {
+    /// Loads the resource from `store`, creating it on first start.
+    pub async fn bootstrap(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        data_location: &str,
+        alg: SigningAlgorithm,
+        http: HttpSettings,
+    ) -> anyhow::Result<AppState> {
+        let state =
+            load_or_create_resource(store.as_ref(), clock.as_ref(), data_location, alg).await?;
+        let mut keys = Vec::new();
+        for rec in &state.signing_keys {
+            keys.push(Arc::new(
+                SigningKey::from_pkcs8(rec.alg, rec.pkcs8.0.clone())
+                    .with_context(|| format!("stored signing key {} is unusable", rec.kid))?,
+            ));
+        }
+        let active = keys
+            .iter()
+            .rev()
+            .find(|k| k.algorithm() == alg)
+            .cloned()
+            .context("no signing key for the configured algorithm")?;
+        let location = DataLocation::new(&state.resource.data_location);
+        let resource = state.resource.resource_id;
+        Ok(AppState {
+            inner: Arc::new(Inner {
+                store,
+                clock,
+                resource,
+                keys: AccessKeys::new(&state.access_keys),
+                issuer: TokenIssuer::new(resource, location, active),
+                verifier: TokenVerifier::new(keys.iter().map(|k| k.public_key().clone()).collect()),
+                http,
+            }),
+        })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &dyn Store {
+        self.inner.store.as_ref()
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &dyn Clock {
+        self.inner.clock.as_ref()
+    }
+
+    /// The resource id.
+    pub fn resource(&self) -> ResourceId {
+        self.inner.resource
+    }
+
+    /// The access keys.
+    pub fn keys(&self) -> &AccessKeys {
+        &self.inner.keys
+    }
+
+    /// The token issuer.
+    pub fn issuer(&self) -> &TokenIssuer {
+        &self.inner.issuer
+    }
+
+    /// The token verifier.
+    pub fn verifier(&self) -> &TokenVerifier {
+        &self.inner.verifier
+    }
+
+    /// HTTP settings.
+    pub fn http(&self) -> &HttpSettings {
+        &self.inner.http
+    }
+
+    /// A connection string for `endpoint` with the given key. Secret.
+    pub fn connection_string(&self, endpoint: &str, key: KeyName) -> String {
+        connection_string(endpoint, self.keys().encoded(key).unwrap_or_default())
+    }
+}
+
+/// `endpoint=<endpoint>/;accesskey=<key>`.
+pub fn connection_string(endpoint: &str, encoded_key: &str) -> String {
+    format!("endpoint={}/;accesskey={encoded_key}", endpoint.trim_end_matches('/'))
+}
+
+/// Loads the resource, creating it (id, keys, a signing key) on first start, and adding a
+/// signing key when the configured algorithm has none yet.
+pub async fn load_or_create_resource(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    data_location: &str,
+    alg: SigningAlgorithm,
+) -> anyhow::Result<ResourceState> {
+    let state = match store.load_resource().await? {
+        Some(s) => s,
+        None => {
+            let now = clock.now();
+            let fresh = ResourceState {
+                resource: ResourceRecord {
+                    resource_id: ResourceId::generate(),
+                    data_location: DataLocation::new(data_location).name,
+                    created_at: now,
+                },
+                access_keys: vec![
+                    AccessKeyRecord { name: KeyName::Primary, key: random_key()?, version: 1 },
+                    AccessKeyRecord { name: KeyName::Secondary, key: random_key()?, version: 1 },
+                ],
+                signing_keys: vec![new_signing_key(alg, now)?],
+            };
+            store.init_resource(fresh).await?
+        }
+    };
+    if state.signing_keys.iter().any(|k| k.alg == alg) {
+        return Ok(state);
+    }
+    store.add_signing_key(new_signing_key(alg, clock.now())?).await?;
+    store.load_resource().await?.context("resource vanished")
+}
+
+fn random_key() -> anyhow::Result<SecretBytes> {
+    let mut key = vec![0u8; ACCESS_KEY_BYTES];
+    SystemRandom::new().fill(&mut key).map_err(|_| anyhow::anyhow!("random generator failed"))?;
+    Ok(SecretBytes(key))
+}
+
+fn new_signing_key(
+    alg: SigningAlgorithm,
+    now: time::OffsetDateTime,
+) -> anyhow::Result<SigningKeyRecord> {
+    let key = SigningKey::generate(alg)?;
+    Ok(SigningKeyRecord {
+        kid: key.kid().to_owned(),
+        alg,
+        pkcs8: SecretBytes(key.pkcs8().to_vec()),
+        created_at: now,
+    })
+}

@@ -1,0 +1,95 @@
+//! Project automation.
+//!
+//! `cargo xtask test` installs what the test suite needs (the official Python SDK in a
+//! virtualenv under `target/`, the official JS SDK under `tests/compat/js`) and runs
+//! every test of the workspace. `.ci/run` calls exactly this.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use anyhow::{bail, Context as _};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("test") => test(&args[1..]),
+        Some("compat-setup") => compat_setup().map(|_| ()),
+        _ => {
+            eprintln!("usage: cargo xtask <test|compat-setup> [-- extra nextest args]");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+fn run(cmd: &mut Command) -> anyhow::Result<()> {
+    eprintln!("xtask: running {cmd:?}");
+    let status = cmd.status().with_context(|| format!("cannot run {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(())
+}
+
+struct Compat {
+    python: PathBuf,
+}
+
+/// Creates `target/compat-venv` with the pinned official Python SDK and installs the
+/// pinned official JS SDK with `npm ci`. Both steps are skipped when already current.
+fn compat_setup() -> anyhow::Result<Compat> {
+    let root = root();
+    let venv = root.join("target/compat-venv");
+    let python = venv.join("bin/python");
+    let requirements = root.join("tests/compat/python/requirements.txt");
+    let stamp = venv.join(".requirements");
+    let wanted = std::fs::read_to_string(&requirements)
+        .with_context(|| format!("cannot read {}", requirements.display()))?;
+    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
+        let system_python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
+        run(Command::new(system_python).arg("-m").arg("venv").arg(&venv))?;
+        run(Command::new(&python).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"]).arg(&requirements))?;
+        std::fs::write(&stamp, &wanted)?;
+    }
+    let js = root.join("tests/compat/js");
+    let lock = std::fs::read(js.join("package-lock.json")).unwrap_or_default();
+    let js_stamp = js.join("node_modules/.installed-lock");
+    if std::fs::read(&js_stamp).ok() != Some(lock.clone()) {
+        run(Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(&js))?;
+        std::fs::write(&js_stamp, &lock)?;
+    }
+    Ok(Compat { python })
+}
+
+/// Installs the compat dependencies, then runs every test (nextest when installed, and
+/// doctests, which nextest does not run).
+fn test(extra: &[String]) -> anyhow::Result<()> {
+    let compat = compat_setup()?;
+    let root = root();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let has_nextest = Command::new(&cargo)
+        .args(["nextest", "--version"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    let mut cmd = Command::new(&cargo);
+    if has_nextest {
+        cmd.args(["nextest", "run", "--workspace", "--all-targets", "--no-fail-fast"]);
+    } else {
+        cmd.args(["test", "--workspace", "--all-targets", "--no-fail-fast"]);
+    }
+    cmd.args(extra).current_dir(&root).env("ACSID_COMPAT_PYTHON", &compat.python);
+    run(&mut cmd)?;
+    run(Command::new(&cargo).args(["test", "--workspace", "--doc"]).current_dir(&root))?;
+    Ok(())
+}
