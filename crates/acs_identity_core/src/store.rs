@@ -109,6 +109,9 @@ pub trait IdentityStore: Send + Sync + fmt::Debug {
     /// Bumps the revocation generation of a live identity; returns it after the call.
     async fn revoke_tokens(&self, user: UserId) -> StoreResult<Option<IdentityRecord>>;
 
+    /// Number of identities, live and deleted.
+    async fn count_identities(&self) -> StoreResult<u64>;
+
     /// Marks an identity deleted (idempotent) and frees its custom id; returns it after the call.
     async fn delete_identity(
         &self,

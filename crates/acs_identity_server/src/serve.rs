@@ -137,6 +137,12 @@ impl Server {
         self.state.connection_string(&self.endpoint(), KeyName::Primary)
     }
 
+    /// Stops accepting new connections; in-flight requests go on. [`Server::shutdown`]
+    /// waits for them.
+    pub fn begin_shutdown(&self) {
+        let _ = self.shutdown.send(true);
+    }
+
     /// Stops accepting, lets in-flight requests finish, and closes the store.
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);

@@ -223,6 +223,14 @@ impl IdentityStore for SqliteStore {
         row.as_ref().map(identity_from_row).transpose()
     }
 
+    async fn count_identities(&self) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM identities")
+            .fetch_one(&self.reader)
+            .await
+            .map_err(backend)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     async fn mark_token_issued(
         &self,
         user: UserId,

@@ -1,0 +1,177 @@
+//! HMAC-SHA256 authentication: what is accepted and what gets 401.
+
+use acs_identity_core::hmac::KeyName;
+use acs_identity_testkit::{encode_id, TestServer};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use time::{Duration, OffsetDateTime};
+
+const CREATE: &str = "/identities?api-version=2023-10-01";
+
+#[tokio::test]
+async fn primary_and_secondary_keys_are_accepted() {
+    let s = TestServer::start().await;
+    for name in [KeyName::Primary, KeyName::Secondary] {
+        let r = s.request(Method::POST, CREATE).key(&s.key(name)).send().await;
+        assert_eq!(r.status, StatusCode::CREATED, "{name:?}: {}", r.text);
+    }
+}
+
+#[tokio::test]
+async fn sdk_host_and_path_variants_are_accepted() {
+    let s = TestServer::start().await;
+    let id = s.create_user().await;
+    let sent = format!("/identities/{}/:issueAccessToken?api-version=2023-10-01", encode_id(&id));
+    let decoded = format!("/identities/{id}/:issueAccessToken?api-version=2023-10-01");
+    let host = s.endpoint().trim_start_matches("https://").to_owned();
+    let bare = host.split(':').next().unwrap().to_owned();
+    let doubled = format!("{host}:{}", host.rsplit(':').next().unwrap());
+    let cases: Vec<(&str, Option<&str>, Option<&str>)> = vec![
+        ("python async: decoded path", Some(decoded.as_str()), None),
+        ("java: host without port", None, Some(bare.as_str())),
+        ("as sent", None, None),
+    ];
+    for (name, path, sign_host) in cases {
+        let mut req = s.request(Method::POST, &sent).json(&json!({"scopes": ["chat"]}));
+        if let Some(p) = path {
+            req = req.sign_path(p);
+        }
+        if let Some(h) = sign_host {
+            req = req.sign_host(h);
+        }
+        let r = req.send().await;
+        assert_eq!(r.status, StatusCode::OK, "{name}: {}", r.text);
+    }
+    // Node's JS SDK signs and sends `host:port:port` as the Host header.
+    let r = s
+        .request(Method::POST, &sent)
+        .json(&json!({"scopes": ["chat"]}))
+        .sign_host(&doubled)
+        .header("host", &doubled)
+        .send()
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "js host:port:port: {}", r.text);
+}
+
+#[tokio::test]
+async fn date_header_may_carry_the_signed_date() {
+    use acs_identity_core::hmac::{content_hash, string_to_sign, AccessKey};
+    use base64::Engine as _;
+    let s = TestServer::start().await;
+    // Older clients sign `SignedHeaders=date;host;x-ms-content-sha256` and send `Date`.
+    let date = acs_identity_core::time_format::http_date(OffsetDateTime::now_utc());
+    let host = s.endpoint().trim_start_matches("https://").to_owned();
+    let hash = content_hash(b"");
+    let raw = base64::engine::general_purpose::STANDARD.decode(s.key(KeyName::Primary)).unwrap();
+    let sig = AccessKey::new(KeyName::Primary, &raw)
+        .sign(&string_to_sign("POST", CREATE, &date, &host, &hash));
+    let auth = format!("HMAC-SHA256 SignedHeaders=date;host;x-ms-content-sha256&Signature={sig}");
+    let r = s
+        .request(Method::POST, CREATE)
+        .unsigned()
+        .header("date", &date)
+        .header("x-ms-content-sha256", &hash)
+        .header("authorization", &auth)
+        .send()
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    // The same signature without the `Date` header is refused.
+    let r = s
+        .request(Method::POST, CREATE)
+        .unsigned()
+        .header("x-ms-content-sha256", &hash)
+        .header("authorization", &auth)
+        .send()
+        .await;
+    r.assert_error(401, "Denied");
+}
+
+#[tokio::test]
+async fn every_tampering_is_refused_with_401() {
+    let s = TestServer::start().await;
+    let other = TestServer::start().await;
+    let now = OffsetDateTime::now_utc();
+    let cases = vec![
+        ("no auth", s.request(Method::POST, CREATE).unsigned()),
+        (
+            "wrong key",
+            s.request(Method::POST, CREATE).key("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
+        ),
+        (
+            "another resource's key",
+            s.request(Method::POST, CREATE).key(&other.key(KeyName::Primary)),
+        ),
+        ("16 min in the past", s.request(Method::POST, CREATE).date(now - Duration::minutes(16))),
+        ("16 min in the future", s.request(Method::POST, CREATE).date(now + Duration::minutes(16))),
+        ("missing x-ms-date", s.request(Method::POST, CREATE).without_header("x-ms-date")),
+        (
+            "missing content hash",
+            s.request(Method::POST, CREATE).without_header("x-ms-content-sha256"),
+        ),
+        ("missing authorization", s.request(Method::POST, CREATE).without_header("authorization")),
+        (
+            "tampered body",
+            s.request(Method::POST, CREATE)
+                .json(&json!({}))
+                .header("x-ms-content-sha256", "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="),
+        ),
+        (
+            "tampered path",
+            s.request(Method::POST, CREATE).sign_path("/identities?api-version=2022-10-01"),
+        ),
+        (
+            "tampered host",
+            s.request(Method::POST, CREATE).sign_host("contoso.communication.azure.com"),
+        ),
+        (
+            "garbage authorization",
+            s.request(Method::POST, CREATE).header("authorization", "HMAC-SHA256 nonsense"),
+        ),
+        (
+            "unknown scheme",
+            s.request(Method::POST, CREATE).header("authorization", "Basic dXNlcjpwYXNz"),
+        ),
+        (
+            "bearer without issuers",
+            s.request(Method::POST, CREATE).header("authorization", "Bearer abc.def.ghi"),
+        ),
+        ("bad date", s.request(Method::POST, CREATE).header("x-ms-date", "yesterday")),
+    ];
+    for (name, req) in cases {
+        let r = req.send().await;
+        let msg = r.assert_error(401, "Denied");
+        assert_eq!(msg, "Denied by the resource provider.", "{name}");
+    }
+    // Within the skew window is fine.
+    let r = s.request(Method::POST, CREATE).date(now - Duration::minutes(14)).send().await;
+    assert_eq!(r.status, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn refused_requests_change_nothing() {
+    let s = TestServer::start().await;
+    let before = s.inner().state().store().count_identities().await.unwrap();
+    let r = s
+        .request(Method::POST, CREATE)
+        .key("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
+        .send()
+        .await;
+    r.assert_error(401, "Denied");
+    assert_eq!(s.inner().state().store().count_identities().await.unwrap(), before);
+}
+
+#[tokio::test]
+async fn health_and_jwks_need_no_auth() {
+    let s = TestServer::start().await;
+    let r = s.request(Method::GET, "/healthz").unsigned().send().await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = s.request(Method::GET, "/.well-known/jwks.json").unsigned().send().await;
+    assert_eq!(r.status, StatusCode::OK);
+    let keys = r.json["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0]["kty"], "EC");
+    assert_eq!(keys[0]["alg"], "ES256");
+    let id = s.create_user().await;
+    let token = s.issue_token(&id).await;
+    assert_eq!(acs_identity_testkit::jwt_header(&token)["kid"], keys[0]["kid"]);
+}

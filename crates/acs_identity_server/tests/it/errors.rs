@@ -1,0 +1,97 @@
+//! Bad input: every answer is ACS's error envelope, nothing is written, nothing is 5xx.
+
+use acs_identity_testkit::{encode_id, TestServer};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+#[tokio::test]
+async fn api_version_missing_or_unsupported() {
+    let s = TestServer::start().await;
+    let r = s.request(Method::POST, "/identities").send().await;
+    assert_eq!(
+        r.assert_error(400, "ApiVersionUnspecified"),
+        "An API version is required, but was not specified."
+    );
+    for v in ["2020-07-20-preview2", "2099-01-01", "latest", "2023-10-01%00"] {
+        let r = s.request(Method::POST, &format!("/identities?api-version={v}")).send().await;
+        let msg = r.assert_error(400, "UnsupportedApiVersion");
+        assert!(msg.contains("does not support the API version"), "{msg}");
+        assert!(!msg.contains('\0'));
+    }
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods() {
+    let s = TestServer::start().await;
+    let r = s.request(Method::GET, "/nothing-here?api-version=2023-10-01").send().await;
+    r.assert_error(404, "NotFound");
+    let r = s.request(Method::PUT, "/identities?api-version=2023-10-01").send().await;
+    r.assert_error(405, "MethodNotAllowed");
+    let r = s.request(Method::PATCH, "/identities/x?api-version=2023-10-01").send().await;
+    r.assert_error(405, "MethodNotAllowed");
+}
+
+#[tokio::test]
+async fn malformed_bodies_are_validation_errors_and_write_nothing() {
+    let s = TestServer::start().await;
+    let id = s.create_user().await;
+    let issue = format!("/identities/{}/:issueAccessToken?api-version=2023-10-01", encode_id(&id));
+    let before = s.inner().state().store().count_identities().await.unwrap();
+    let bodies: Vec<&[u8]> = vec![
+        b"{",
+        b"[]",
+        b"\"text\"",
+        b"{\"createTokenWithScopes\": \"chat\"}",
+        b"{\"createTokenWithScopes\": [1]}",
+        b"{\"expiresInMinutes\": \"60\"}",
+        b"{\"expiresInMinutes\": 60.5}",
+        b"{\"expiresInMinutes\": 1e300}",
+        b"\xff\xfe",
+        b"{\"createTokenWithScopes\": [\"chat\"], \"expiresInMinutes\": 99999999999}",
+    ];
+    for body in bodies {
+        let r = s
+            .request(Method::POST, "/identities?api-version=2023-10-01")
+            .body(body.to_vec())
+            .send()
+            .await;
+        r.assert_error(400, "ValidationError");
+        let r = s.request(Method::POST, &issue).body(body.to_vec()).send().await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    }
+    assert_eq!(s.inner().state().store().count_identities().await.unwrap(), before);
+}
+
+#[tokio::test]
+async fn oversized_bodies_get_413() {
+    let s = TestServer::start().await;
+    let big = json!({"createTokenWithScopes": ["chat"], "pad": "x".repeat(70_000)});
+    let r = s.post("/identities?api-version=2023-10-01", big).await;
+    r.assert_error(413, "PayloadTooLarge");
+}
+
+#[tokio::test]
+async fn odd_but_valid_input_never_5xx() {
+    let s = TestServer::start().await;
+    let paths = [
+        "/identities/%FF%FE/:issueAccessToken?api-version=2023-10-01",
+        "/identities/%2F%2F/:issueAccessToken?api-version=2023-10-01",
+        "/identities/8%3Aacs%3A%00/:revokeAccessTokens?api-version=2023-10-01",
+        "/identities/%/:revokeAccessTokens?api-version=2023-10-01",
+        "/identities?api-version=2023-10-01&api-version=2022-10-01",
+        "/accessTokens/:validate",
+    ];
+    for p in paths {
+        let r =
+            s.request(Method::POST, p).json(&json!({"scopes": ["chat"], "token": 5})).send().await;
+        assert!(
+            r.status.is_client_error() || r.status.is_success(),
+            "{p}: {} {}",
+            r.status,
+            r.text
+        );
+        if !r.status.is_success() {
+            assert!(r.json["error"]["code"].is_string(), "{p}: {}", r.text);
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! Durability across restarts and graceful shutdown.
+
+use acs_identity_core::hmac::KeyName;
+use acs_identity_testkit::{encode_id, TestServer};
+use reqwest::{Method, StatusCode};
+
+#[tokio::test]
+async fn restart_keeps_resource_keys_users_and_revocations() {
+    let s = TestServer::start().await;
+    let resource = s.resource_id();
+    let key = s.key(KeyName::Primary);
+    let id = s.create_user().await;
+    let old = s.issue_token(&id).await;
+    s.request(
+        Method::POST,
+        &format!("/identities/{}/:revokeAccessTokens?api-version=2023-10-01", encode_id(&id)),
+    )
+    .send()
+    .await;
+    let new = s.issue_token(&id).await;
+
+    let s = s.restart().await;
+    assert_eq!(s.resource_id(), resource);
+    assert_eq!(s.key(KeyName::Primary), key);
+    assert_eq!(s.validate(&old).await["reason"], "revoked");
+    assert_eq!(s.validate(&new).await["valid"], true);
+    let r = s
+        .post(
+            &format!("/identities/{}/:issueAccessToken?api-version=2023-10-01", encode_id(&id)),
+            serde_json::json!({"scopes": ["voip"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn acknowledged_writes_survive_a_shutdown_under_load() {
+    let s = std::sync::Arc::new(TestServer::start().await);
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            // Until the listener goes away.
+            while let Some(r) =
+                s.request(Method::POST, "/identities?api-version=2023-10-01").try_send().await
+            {
+                if r.status == StatusCode::CREATED {
+                    ids.push(r.json["identity"]["id"].as_str().unwrap().to_owned());
+                }
+            }
+            ids
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    s.inner().begin_shutdown();
+    let mut acknowledged = Vec::new();
+    for t in tasks {
+        acknowledged.extend(t.await.unwrap());
+    }
+    assert!(acknowledged.len() >= 4, "load ran: {}", acknowledged.len());
+    let s = std::sync::Arc::try_unwrap(s).expect("sole owner").restart_fresh_ports().await;
+    for id in &acknowledged {
+        let r = s
+            .post(
+                &format!("/identities/{}/:issueAccessToken?api-version=2023-10-01", encode_id(id)),
+                serde_json::json!({"scopes": ["chat"]}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{id} lost: {}", r.text);
+    }
+}
+
+#[tokio::test]
+async fn every_operation_in_every_version() {
+    let s = TestServer::start().await;
+    for v in acs_identity_core::ApiVersion::ALL {
+        let id = s.create_user().await;
+        let e = encode_id(&id);
+        let r = s
+            .post(
+                &format!("/identities/{e}/:issueAccessToken?api-version={v}"),
+                serde_json::json!({"scopes": ["voip"]}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{v}: {}", r.text);
+        assert_eq!(r.json.as_object().unwrap().len(), 2, "{v}: token and expiresOn only");
+        let r = s
+            .request(Method::POST, &format!("/identities/{e}/:revokeAccessTokens?api-version={v}"))
+            .send()
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{v}");
+        let r = s.request(Method::DELETE, &format!("/identities/{e}?api-version={v}")).send().await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{v}");
+    }
+}

@@ -1,0 +1,8 @@
+//! Integration tests: the real service on 127.0.0.1:0, driven over HTTPS and HTTP with
+//! real HMAC signatures.
+
+mod auth;
+mod errors;
+mod identities;
+mod lifecycle;
+mod tokens;

@@ -1,0 +1,382 @@
+//! Test kit: the real service on `127.0.0.1:0`, and requests signed like the SDKs sign them.
+//!
+//! Only ever a dev-dependency.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use acs_identity_core::hmac::{
+    authorization_header, content_hash, string_to_sign, AccessKey, KeyName,
+};
+use acs_identity_core::time_format::http_date;
+use acs_identity_core::{Clock, SystemClock};
+use acs_identity_server::serve::Server;
+use acs_identity_server::Config;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+/// A running service in a temporary data directory.
+#[derive(Debug)]
+pub struct TestServer {
+    server: Option<Server>,
+    dir: Arc<tempfile::TempDir>,
+    config: Config,
+    clock: Arc<dyn Clock>,
+    https: reqwest::Client,
+    http: reqwest::Client,
+}
+
+impl TestServer {
+    /// Starts a service with defaults, HTTPS and HTTP on ephemeral ports.
+    pub async fn start() -> TestServer {
+        Self::start_with(|_| {}, Arc::new(SystemClock)).await
+    }
+
+    /// Starts a service after `tweak` adjusted its configuration, with `clock`.
+    pub async fn start_with(tweak: impl FnOnce(&mut Config), clock: Arc<dyn Clock>) -> TestServer {
+        let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+        let mut config = Config {
+            data_dir: dir.path().join("data"),
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            http_listen: Some("127.0.0.1:0".parse().expect("addr")),
+            ..Config::default()
+        };
+        tweak(&mut config);
+        Self::start_in(dir, config, clock).await
+    }
+
+    async fn start_in(
+        dir: Arc<tempfile::TempDir>,
+        config: Config,
+        clock: Arc<dyn Clock>,
+    ) -> TestServer {
+        let server = Server::start_with_clock(&config, clock.clone()).await.expect("server starts");
+        let ca = std::fs::read(server.ca_path().expect("dev CA")).expect("read CA");
+        let https = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("CA pem"))
+            .build()
+            .expect("client");
+        TestServer { server: Some(server), dir, config, clock, https, http: reqwest::Client::new() }
+    }
+
+    fn server(&self) -> &Server {
+        self.server.as_ref().expect("server running")
+    }
+
+    /// Stops the service gracefully and starts it again on the same data directory
+    /// (and the same ports when they are still free).
+    pub async fn restart(mut self) -> TestServer {
+        let https = self.server().https_addr();
+        let http = self.server().http_addr();
+        if let Some(s) = self.server.take() {
+            s.shutdown().await;
+        }
+        let mut config = self.config.clone();
+        config.listen = https;
+        config.http_listen = http;
+        let dir = self.dir.clone();
+        let clock = self.clock.clone();
+        drop(self);
+        Self::start_in(dir, config, clock).await
+    }
+
+    /// Stops the service (waiting for in-flight requests) and starts it again on the same
+    /// data directory, on new ephemeral ports.
+    pub async fn restart_fresh_ports(mut self) -> TestServer {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await;
+        }
+        let mut config = self.config.clone();
+        config.listen = "127.0.0.1:0".parse().expect("addr");
+        config.http_listen = Some("127.0.0.1:0".parse().expect("addr"));
+        let dir = self.dir.clone();
+        let clock = self.clock.clone();
+        drop(self);
+        Self::start_in(dir, config, clock).await
+    }
+
+    /// Stops the service gracefully.
+    pub async fn shutdown(mut self) {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await;
+        }
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.config.data_dir.clone()
+    }
+
+    /// The running service.
+    pub fn inner(&self) -> &Server {
+        self.server()
+    }
+
+    /// `https://127.0.0.1:<port>`.
+    pub fn endpoint(&self) -> String {
+        self.server().endpoint()
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn http_endpoint(&self) -> String {
+        self.server().http_endpoint().expect("http listener")
+    }
+
+    /// The development CA file.
+    pub fn ca_path(&self) -> &Path {
+        self.server().ca_path().expect("dev CA")
+    }
+
+    /// The primary connection string.
+    pub fn connection_string(&self) -> String {
+        self.server().connection_string()
+    }
+
+    /// The resource id.
+    pub fn resource_id(&self) -> String {
+        self.server().state().resource().to_string()
+    }
+
+    /// The base64 text of an access key.
+    pub fn key(&self, name: KeyName) -> String {
+        self.server().state().keys().encoded(name).expect("key").to_owned()
+    }
+
+    /// A request to the HTTPS endpoint, signed with the primary key.
+    pub fn request(&self, method: Method, path_and_query: &str) -> TestRequest<'_> {
+        TestRequest {
+            server: self,
+            method,
+            path_and_query: path_and_query.to_owned(),
+            body: Vec::new(),
+            key: Some(self.key(KeyName::Primary)),
+            date: None,
+            sign_path: None,
+            sign_host: None,
+            plain_http: false,
+            headers: Vec::new(),
+            drop_headers: Vec::new(),
+        }
+    }
+
+    /// `POST` a JSON body.
+    pub async fn post(&self, path_and_query: &str, body: Value) -> TestResponse {
+        self.request(Method::POST, path_and_query).json(&body).send().await
+    }
+
+    /// Creates a user with `api-version` 2023-10-01 and returns its raw id.
+    pub async fn create_user(&self) -> String {
+        let r = self.post("/identities?api-version=2023-10-01", serde_json::json!({})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        r.json["identity"]["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Issues a token for `raw_id` with scope `chat`.
+    pub async fn issue_token(&self, raw_id: &str) -> String {
+        let r = self
+            .post(
+                &format!(
+                    "/identities/{}/:issueAccessToken?api-version=2023-10-01",
+                    encode_id(raw_id)
+                ),
+                serde_json::json!({"scopes": ["chat"]}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        r.json["token"].as_str().expect("token").to_owned()
+    }
+
+    /// Asks the validation endpoint about `token`.
+    pub async fn validate(&self, token: &str) -> Value {
+        let r = self.post("/accessTokens/:validate", serde_json::json!({ "token": token })).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        r.json
+    }
+}
+
+/// Percent-encodes a raw id for a path segment as the Python and JS SDKs do (`:` → `%3A`).
+pub fn encode_id(raw_id: &str) -> String {
+    let mut out = String::with_capacity(raw_id.len() * 2);
+    for b in raw_id.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A request being built.
+#[derive(Debug)]
+pub struct TestRequest<'a> {
+    server: &'a TestServer,
+    method: Method,
+    path_and_query: String,
+    body: Vec<u8>,
+    key: Option<String>,
+    date: Option<OffsetDateTime>,
+    sign_path: Option<String>,
+    sign_host: Option<String>,
+    plain_http: bool,
+    headers: Vec<(String, String)>,
+    drop_headers: Vec<String>,
+}
+
+impl TestRequest<'_> {
+    /// Sets a JSON body (compact, as JS sends it).
+    pub fn json(mut self, body: &Value) -> Self {
+        self.body = serde_json::to_vec(body).expect("json");
+        self
+    }
+
+    /// Sets raw body bytes.
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// Signs with this base64 key instead of the primary key.
+    pub fn key(mut self, key: &str) -> Self {
+        self.key = Some(key.to_owned());
+        self
+    }
+
+    /// Sends no authentication headers at all.
+    pub fn unsigned(mut self) -> Self {
+        self.key = None;
+        self
+    }
+
+    /// Signs with this date.
+    pub fn date(mut self, date: OffsetDateTime) -> Self {
+        self.date = Some(date);
+        self
+    }
+
+    /// Signs this path instead of the one sent.
+    pub fn sign_path(mut self, path: &str) -> Self {
+        self.sign_path = Some(path.to_owned());
+        self
+    }
+
+    /// Signs this host instead of the one sent.
+    pub fn sign_host(mut self, host: &str) -> Self {
+        self.sign_host = Some(host.to_owned());
+        self
+    }
+
+    /// Sends over plain HTTP.
+    pub fn plain_http(mut self) -> Self {
+        self.plain_http = true;
+        self
+    }
+
+    /// Adds or replaces a header after signing.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Removes a header after signing.
+    pub fn without_header(mut self, name: &str) -> Self {
+        self.drop_headers.push(name.to_ascii_lowercase());
+        self
+    }
+
+    /// Signs and sends; panics when the request cannot be sent.
+    pub async fn send(self) -> TestResponse {
+        self.try_send().await.expect("request sent")
+    }
+
+    /// Signs and sends; `None` when the connection fails.
+    pub async fn try_send(self) -> Option<TestResponse> {
+        let base =
+            if self.plain_http { self.server.http_endpoint() } else { self.server.endpoint() };
+        let url = format!("{base}{}", self.path_and_query);
+        let host = base.split("://").nth(1).expect("host").to_owned();
+        let mut headers: Vec<(String, String)> = Vec::new();
+        if let Some(key) = &self.key {
+            let date = http_date(self.date.unwrap_or_else(|| self.server.clock.now()));
+            let hash = content_hash(&self.body);
+            let sts = string_to_sign(
+                self.method.as_str(),
+                self.sign_path.as_deref().unwrap_or(&self.path_and_query),
+                &date,
+                self.sign_host.as_deref().unwrap_or(&host),
+                &hash,
+            );
+            let key = AccessKey::new(KeyName::Primary, &STANDARD.decode(key).expect("base64 key"));
+            headers.push(("x-ms-date".to_owned(), date));
+            headers.push(("x-ms-content-sha256".to_owned(), hash));
+            headers.push(("authorization".to_owned(), authorization_header(&key.sign(&sts))));
+        }
+        if !self.body.is_empty() {
+            headers.push(("content-type".to_owned(), "application/json".to_owned()));
+        }
+        headers.retain(|(n, _)| {
+            !self.drop_headers.contains(n)
+                && !self.headers.iter().any(|(h, _)| h.eq_ignore_ascii_case(n))
+        });
+        headers.extend(self.headers.iter().cloned());
+        let client = if self.plain_http { &self.server.http } else { &self.server.https };
+        let mut req = client.request(self.method.clone(), url).body(self.body.clone());
+        for (n, v) in headers {
+            req = req.header(n, v);
+        }
+        let res = req.send().await.ok()?;
+        let status = res.status();
+        let headers = res.headers().clone();
+        let text = res.text().await.ok()?;
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Some(TestResponse { status, headers, text, json })
+    }
+}
+
+/// A received response.
+#[derive(Debug)]
+pub struct TestResponse {
+    /// Status.
+    pub status: StatusCode,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Body text.
+    pub text: String,
+    /// Body as JSON (`Null` when not JSON).
+    pub json: Value,
+}
+
+impl TestResponse {
+    /// A header's value as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts an ACS error envelope with this status and code; returns the message.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str) -> String {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.text);
+        assert_eq!(self.json["error"]["code"], code, "body: {}", self.text);
+        assert!(self.header("content-type").is_some_and(|c| c.starts_with("application/json")));
+        self.json["error"]["message"].as_str().expect("message").to_owned()
+    }
+}
+
+/// Decodes a JWT's payload.
+pub fn jwt_payload(token: &str) -> Value {
+    let payload = token.split('.').nth(1).expect("payload");
+    let bytes =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).expect("base64url");
+    serde_json::from_slice(&bytes).expect("json")
+}
+
+/// Decodes a JWT's header.
+pub fn jwt_header(token: &str) -> Value {
+    let header = token.split('.').next().expect("header");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header).expect("base64url");
+    serde_json::from_slice(&bytes).expect("json")
+}
