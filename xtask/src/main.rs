@@ -58,14 +58,18 @@ fn compat_setup() -> anyhow::Result<Compat> {
     if std::fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
         let system_python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
         run(Command::new(system_python).arg("-m").arg("venv").arg(&venv))?;
-        run(Command::new(&python).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"]).arg(&requirements))?;
+        run(Command::new(&python)
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
+            .arg(&requirements))?;
         std::fs::write(&stamp, &wanted)?;
     }
     let js = root.join("tests/compat/js");
     let lock = std::fs::read(js.join("package-lock.json")).unwrap_or_default();
     let js_stamp = js.join("node_modules/.installed-lock");
     if std::fs::read(&js_stamp).ok() != Some(lock.clone()) {
-        run(Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(&js))?;
+        run(Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&js))?;
         std::fs::write(&js_stamp, &lock)?;
     }
     Ok(Compat { python })

@@ -64,7 +64,7 @@ impl Default for Config {
 }
 
 /// Variables under `ACSID_` that are not configuration keys.
-const NON_CONFIG_ENV: &[&str] = &["config"];
+const NON_CONFIG_ENV: &[&str] = &["config", "log"];
 
 impl Config {
     /// The layered configuration: defaults, then `file` (if any), then `ACSID_*` variables.
@@ -74,7 +74,17 @@ impl Config {
         if let Some(file) = file {
             f = f.merge(Toml::file_exact(file));
         }
-        f.merge(Env::prefixed("ACSID_").ignore(NON_CONFIG_ENV).split("__"))
+        let known = config_keys();
+        // Only variables naming a configuration key are read; others get a warning at
+        // start-up (see `unknown_env_vars`) instead of failing the whole configuration.
+        f.merge(
+            Env::prefixed("ACSID_")
+                .filter(move |k| {
+                    let top = k.as_str().split("__").next().unwrap_or_default();
+                    known.iter().any(|c| c.eq_ignore_ascii_case(top))
+                })
+                .split("__"),
+        )
     }
 
     /// Extracts and checks a configuration.
@@ -109,12 +119,17 @@ impl Config {
     }
 }
 
-/// `ACSID_*` variables that are set but mean nothing; worth a warning at start-up.
-pub fn unknown_env_vars() -> Vec<String> {
-    let known: Vec<String> = serde_json::to_value(Config::default())
+/// The top-level configuration keys.
+fn config_keys() -> Vec<String> {
+    serde_json::to_value(Config::default())
         .ok()
         .and_then(|v| v.as_object().map(|o| o.keys().cloned().collect()))
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// `ACSID_*` variables that are set but mean nothing; worth a warning at start-up.
+pub fn unknown_env_vars() -> Vec<String> {
+    let known = config_keys();
     std::env::vars()
         .filter_map(|(k, _)| k.strip_prefix("ACSID_").map(str::to_ascii_lowercase))
         .filter(|k| {
@@ -139,6 +154,7 @@ mod tests {
                 "listen = \"127.0.0.1:9000\"\ndata_location = \"europe\"\nmax_body_bytes = 2048",
             )?;
             jail.set_env("ACSID_DATA_LOCATION", "france");
+            jail.set_env("ACSID_SOMETHING_ELSE", "ignored");
             let f = Config::figment(Some(Path::new("c.toml")))
                 .merge(Serialized::default("max_body_bytes", 4096));
             let c = Config::from_figment(&f).map_err(|e| e.to_string())?;

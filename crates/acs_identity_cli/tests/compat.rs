@@ -1,0 +1,296 @@
+//! Compatibility suite: the official Python and JS SDKs against the real binary.
+//!
+//! Each test starts `acs-identity serve` on a fresh data directory and a free loopback
+//! port, then runs one SDK suite from `tests/compat/` with the printed connection string
+//! and the development CA. The SDKs come from `cargo xtask compat-setup` (a virtualenv
+//! under `target/compat-venv`, `node_modules` under `tests/compat/js`); the Python
+//! interpreter can be overridden with `ACSID_COMPAT_PYTHON`.
+#![cfg(unix)]
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(15);
+const SUITE_TIMEOUT: Duration = Duration::from_secs(600);
+const SETUP_HINT: &str = "run `cargo xtask compat-setup` first";
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("crates/acs_identity_cli has a workspace root")
+        .to_path_buf()
+}
+
+/// A running `acs-identity serve`; stopped with SIGTERM when dropped.
+struct Server {
+    child: Option<Child>,
+    endpoint: String,
+    connection_string: String,
+    ca: PathBuf,
+    stderr_path: PathBuf,
+    _data_dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start() -> Self {
+        let data_dir = tempfile::tempdir().expect("temporary data directory");
+        let stderr_path = data_dir.path().join("server.stderr");
+        let stderr = File::create(&stderr_path).expect("server stderr file");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_acs-identity"));
+        // Only the flags configure this server: drop every `ACSID_*` variable of the
+        // caller (including `ACSID_COMPAT_PYTHON`, which is meant for this harness).
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("ACSID_") {
+                cmd.env_remove(key);
+            }
+        }
+        let mut child = cmd
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(data_dir.path())
+            .args(["--listen", "127.0.0.1:0"])
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(stderr))
+            .spawn()
+            .expect("cannot start acs-identity serve");
+
+        // Read stdout on a thread (and keep draining it) so startup can time out.
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel::<String>();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                // The receiver is gone after startup; keep reading so the server never blocks.
+                let _ = tx.send(line);
+            }
+        });
+
+        let mut server = Server {
+            child: Some(child),
+            endpoint: String::new(),
+            connection_string: String::new(),
+            ca: data_dir.path().join("tls").join("ca.pem"),
+            stderr_path,
+            _data_dir: data_dir,
+        };
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        let mut banner = String::new();
+        while server.endpoint.is_empty() || server.connection_string.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = match rx.recv_timeout(left) {
+                Ok(line) => line,
+                Err(e) => panic!(
+                    "acs-identity serve printed no endpoint and connection string ({e:?})\n\
+                     --- stdout ---\n{banner}\n--- stderr ---\n{}",
+                    server.stderr()
+                ),
+            };
+            banner.push_str(&line);
+            banner.push('\n');
+            let line = line.trim();
+            if let Some(endpoint) = line.strip_prefix("acs-identity is serving at ") {
+                endpoint.trim().clone_into(&mut server.endpoint);
+            } else if line.starts_with("endpoint=") {
+                line.clone_into(&mut server.connection_string);
+            }
+        }
+        assert!(
+            server.endpoint.starts_with("https://127.0.0.1:"),
+            "unexpected endpoint {:?}\n{banner}",
+            server.endpoint
+        );
+        assert!(
+            server
+                .connection_string
+                .starts_with(&format!("endpoint={}/;accesskey=", server.endpoint)),
+            "connection string {:?} does not match endpoint {:?}",
+            server.connection_string,
+            server.endpoint
+        );
+        assert!(server.ca.is_file(), "no development CA at {}\n{banner}", server.ca.display());
+        server
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits; falls back to SIGKILL after [`SHUTDOWN_TIMEOUT`].
+    fn terminate(child: &mut Child) -> Option<ExitStatus> {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let deadline = Instant::now() + SHUTDOWN_TIMEOUT;
+        while Instant::now() < deadline {
+            match child.try_wait() {
+                Ok(Some(status)) => return Some(status),
+                Ok(None) => thread::sleep(Duration::from_millis(50)),
+                Err(_) => break,
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+
+    /// Stops the server and asserts that SIGTERM ended it cleanly.
+    fn stop(mut self) {
+        let mut child = self.child.take().expect("server still running");
+        let status = Self::terminate(&mut child);
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "acs-identity did not exit cleanly on SIGTERM: {status:?}\n--- stderr ---\n{}",
+            self.stderr()
+        );
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            Self::terminate(&mut child);
+        }
+    }
+}
+
+/// Output of a finished (or timed-out) SDK suite.
+struct SuiteRun {
+    status: Option<ExitStatus>,
+    stdout: String,
+    stderr: String,
+}
+
+fn drain<R: Read + Send + 'static>(reader: Option<R>) -> thread::JoinHandle<String> {
+    thread::spawn(move || {
+        let mut out = Vec::new();
+        if let Some(mut reader) = reader {
+            let _ = reader.read_to_end(&mut out);
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    })
+}
+
+/// Runs `cmd` from the workspace root with the server's connection string and CA.
+fn run_suite(mut cmd: Command, server: &Server) -> SuiteRun {
+    cmd.current_dir(workspace_root())
+        .env("ACS_CONNECTION_STRING", &server.connection_string)
+        .env("REQUESTS_CA_BUNDLE", &server.ca)
+        .env("SSL_CERT_FILE", &server.ca)
+        .env("NODE_EXTRA_CA_CERTS", &server.ca)
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env("no_proxy", "127.0.0.1,localhost")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let out = drain(child.stdout.take());
+    let err = drain(child.stderr.take());
+    let deadline = Instant::now() + SUITE_TIMEOUT;
+    let status = loop {
+        match child.try_wait().expect("wait for the SDK suite") {
+            Some(status) => break Some(status),
+            None if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            None => thread::sleep(Duration::from_millis(100)),
+        }
+    };
+    SuiteRun {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    }
+}
+
+fn assert_suite_passed(name: &str, run: &SuiteRun, server: &Server) {
+    let passed = run.status.is_some_and(|s| s.success());
+    if !passed {
+        panic!(
+            "{name} suite failed ({}) against {}\n--- suite stdout ---\n{}\n--- suite stderr ---\n{}\n--- server stderr ---\n{}",
+            match run.status {
+                Some(status) => status.to_string(),
+                None => format!("timed out after {SUITE_TIMEOUT:?}"),
+            },
+            server.endpoint,
+            run.stdout,
+            run.stderr,
+            server.stderr()
+        );
+    }
+    // Show the runner's summary in `cargo test -- --nocapture` output.
+    println!("{name} suite passed\n{}", run.stdout);
+}
+
+fn compat_python() -> PathBuf {
+    match std::env::var_os("ACSID_COMPAT_PYTHON") {
+        Some(python) if !python.is_empty() => PathBuf::from(python),
+        _ => workspace_root().join("target/compat-venv/bin/python"),
+    }
+}
+
+#[test]
+fn python_sdk() {
+    let python = compat_python();
+    assert!(
+        python.is_file(),
+        "no Python for the compatibility suite at {} (ACSID_COMPAT_PYTHON): {SETUP_HINT}",
+        python.display()
+    );
+    let probe = Command::new(&python)
+        .args(["-c", "import pytest, aiohttp, azure.communication.identity"])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
+    assert!(
+        probe.status.success(),
+        "{} lacks pytest, aiohttp or azure-communication-identity: {SETUP_HINT}\n{}",
+        python.display(),
+        String::from_utf8_lossy(&probe.stderr)
+    );
+
+    let server = Server::start();
+    let mut cmd = Command::new(&python);
+    cmd.args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/compat/python"]);
+    let run = run_suite(cmd, &server);
+    assert_suite_passed("Python SDK", &run, &server);
+    server.stop();
+}
+
+#[test]
+fn js_sdk() {
+    let sdk = workspace_root().join("tests/compat/js/node_modules/@azure/communication-identity");
+    assert!(
+        sdk.join("package.json").is_file(),
+        "the JS SDK is not installed at {}: {SETUP_HINT}",
+        sdk.display()
+    );
+    let node = Command::new("node").arg("--version").output();
+    assert!(
+        node.as_ref().is_ok_and(|o| o.status.success()),
+        "cannot run `node` (Node.js 20 or later is needed for the JS compatibility suite): {node:?}"
+    );
+
+    let server = Server::start();
+    let mut cmd = Command::new("node");
+    cmd.args(["--test", "tests/compat/js/"]);
+    let run = run_suite(cmd, &server);
+    assert_suite_passed("JS SDK", &run, &server);
+    server.stop();
+}
