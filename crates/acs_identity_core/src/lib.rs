@@ -7,6 +7,7 @@
 
 pub mod api_version;
 pub mod clock;
+pub mod entra;
 pub mod hmac;
 pub mod id;
 pub mod scope;

@@ -388,6 +388,37 @@ impl TokenIssuer {
         &self.key
     }
 
+    /// Issues a token for any subject: `skypeid` is the raw id without `8:`, and the
+    /// token expires at `expires_on` exactly (used by the token exchanges).
+    pub fn issue_subject(
+        &self,
+        skypeid: String,
+        scp: u32,
+        acs_scope: String,
+        now: OffsetDateTime,
+        expires_on: OffsetDateTime,
+    ) -> Result<IssuedToken, KeyError> {
+        let iat = now.unix_timestamp();
+        let claims = AcsClaims {
+            skypeid,
+            scp,
+            csi: iat.to_string(),
+            exp: expires_on.unix_timestamp(),
+            rgn: self.location.region.clone(),
+            acs_scope,
+            resource_id: self.resource.to_string(),
+            resource_location: self.location.name.clone(),
+            iat,
+            gen: 0,
+        };
+        Ok(IssuedToken { token: self.key.sign_claims(&claims)?, expires_on })
+    }
+
+    /// The resource.
+    pub fn resource(&self) -> ResourceId {
+        self.resource
+    }
+
     /// Issues a token for `user`.
     pub fn issue(
         &self,
@@ -446,11 +477,30 @@ impl InvalidReason {
     }
 }
 
+/// Whom a token was issued to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Subject {
+    /// A user of this resource (revocation and deletion apply).
+    User(UserId),
+    /// An exchanged identity (Teams user, Teams extension user, Entra user): its raw id.
+    Exchanged(String),
+}
+
+impl Subject {
+    /// The raw id.
+    pub fn raw_id(&self, resource: ResourceId) -> String {
+        match self {
+            Subject::User(u) => u.raw_id(resource),
+            Subject::Exchanged(raw) => raw.clone(),
+        }
+    }
+}
+
 /// A token whose signature and claims checked out (revocation still to be checked).
 #[derive(Clone, Debug)]
 pub struct VerifiedToken {
-    /// The token's user.
-    pub user: UserId,
+    /// The token's subject.
+    pub subject: Subject,
     /// The claims.
     pub claims: AcsClaims,
 }
@@ -521,20 +571,34 @@ impl TokenVerifier {
         if claims.resource_id != resource.to_string() {
             return Err(InvalidReason::Foreign);
         }
-        let user = claims
-            .skypeid
-            .strip_prefix("acs:")
-            .map(|s| format!("8:acs:{s}"))
-            .and_then(|raw| match crate::id::parse_identity(&raw, resource) {
-                crate::id::ParsedIdentity::Ours(u) => Some(u),
-                crate::id::ParsedIdentity::NotOwned => None,
-            })
-            .ok_or(InvalidReason::Foreign)?;
+        let raw = format!("8:{}", claims.skypeid);
+        let subject = match crate::id::parse_identity(&raw, resource) {
+            crate::id::ParsedIdentity::Ours(u) => Subject::User(u),
+            crate::id::ParsedIdentity::NotOwned if is_exchanged_for(&raw, resource) => {
+                Subject::Exchanged(raw)
+            }
+            crate::id::ParsedIdentity::NotOwned => return Err(InvalidReason::Foreign),
+        };
         if now.unix_timestamp() >= claims.exp {
             return Err(InvalidReason::Expired);
         }
-        Ok(VerifiedToken { user, claims })
+        Ok(VerifiedToken { subject, claims })
     }
+}
+
+/// Raw ids the exchanges issue tokens for: Teams users, and Teams extension or Entra
+/// users of this resource.
+fn is_exchanged_for(raw: &str, resource: ResourceId) -> bool {
+    if ["8:orgid:", "8:dod:", "8:gcch:"]
+        .iter()
+        .any(|p| raw.strip_prefix(p).is_some_and(|rest| !rest.is_empty()))
+    {
+        return true;
+    }
+    raw.strip_prefix("8:acs:")
+        .and_then(|rest| rest.strip_prefix(&resource.to_string()))
+        .and_then(|rest| rest.strip_prefix('_'))
+        .is_some_and(|rest| rest.split('_').count() >= 2)
 }
 
 #[cfg(test)]
@@ -564,7 +628,7 @@ mod tests {
             let t = iss.issue(user, &scopes(), TokenLifetime::DEFAULT, NOW, 3).unwrap();
             let verifier = TokenVerifier::new(vec![iss.key().public_key().clone()]);
             let v = verifier.verify(&t.token, resource, NOW).unwrap();
-            assert_eq!(v.user, user);
+            assert_eq!(v.subject, Subject::User(user));
             assert_eq!(v.claims.acs_scope, "voip,chat");
             assert_eq!(v.claims.gen, 3);
             assert_eq!(v.claims.scp, 1792);
@@ -685,6 +749,27 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn exchanged_subjects_verify_with_their_raw_id() {
+        let (iss, resource) = issuer(SigningAlgorithm::Es256);
+        let verifier = TokenVerifier::new(vec![iss.key().public_key().clone()]);
+        let exp = NOW + time::Duration::hours(1);
+        for skypeid in [
+            "orgid:b27b64b9-39d2-44a3-869d-67700b74e805".to_owned(),
+            format!("acs:{resource}_c70d068c-2f32-484d-9455-73070cd5aadd_b27b64b9-39d2-44a3-869d-67700b74e805"),
+            format!("acs:{resource}_wf_c70d068c-2f32-484d-9455-73070cd5aadd_b27b64b9-39d2-44a3-869d-67700b74e805"),
+        ] {
+            let t = iss.issue_subject(skypeid.clone(), 780, "voip,chat".to_owned(), NOW, exp).unwrap();
+            let v = verifier.verify(&t.token, resource, NOW).unwrap();
+            assert_eq!(v.subject, Subject::Exchanged(format!("8:{skypeid}")));
+        }
+        let other = ResourceId::generate();
+        let t = iss
+            .issue_subject(format!("acs:{other}_t_o"), 1792, "voip".to_owned(), NOW, exp)
+            .unwrap();
+        assert_eq!(verifier.verify(&t.token, resource, NOW).unwrap_err(), InvalidReason::Foreign);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! access key like every other route. `api-version` is optional.
 
 use acs_identity_core::time_format::acs_datetime;
-use acs_identity_core::token::InvalidReason;
+use acs_identity_core::token::{InvalidReason, Subject};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -43,20 +43,22 @@ async fn check(
         Ok(v) => v,
         Err(reason) => return Ok(Err(reason)),
     };
-    let Some(record) = state.store().get_identity(verified.user).await? else {
-        return Ok(Err(InvalidReason::Foreign));
-    };
-    if !record.is_live() {
-        return Ok(Err(InvalidReason::Deleted));
-    }
-    if verified.claims.gen < record.generation {
-        return Ok(Err(InvalidReason::Revoked));
+    if let Subject::User(user) = verified.subject {
+        let Some(record) = state.store().get_identity(user).await? else {
+            return Ok(Err(InvalidReason::Foreign));
+        };
+        if !record.is_live() {
+            return Ok(Err(InvalidReason::Deleted));
+        }
+        if verified.claims.gen < record.generation {
+            return Ok(Err(InvalidReason::Revoked));
+        }
     }
     let expires_on = OffsetDateTime::from_unix_timestamp(verified.claims.exp)
         .map_err(|e| ApiError::internal(&e))?;
     Ok(Ok(ValidateResult::Valid {
         valid: true,
-        identity: ValidIdentity { id: record.user.raw_id(state.resource()) },
+        identity: ValidIdentity { id: verified.subject.raw_id(state.resource()) },
         scopes: verified.claims.acs_scope.split(',').map(str::to_owned).collect(),
         expires_on: acs_datetime(expires_on),
     }))
