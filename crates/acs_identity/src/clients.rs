@@ -5,9 +5,10 @@ use crate::models::{
     CommunicationIdentityClientCreateUserOptions, CommunicationIdentityClientDeleteUserOptions,
     CommunicationIdentityClientGetTokenForTeamsUserOptions,
     CommunicationIdentityClientGetTokenOptions, CommunicationIdentityClientGetUserDetailOptions,
-    CommunicationIdentityClientRevokeTokensOptions, CommunicationTokenScope,
+    CommunicationIdentityClientRevokeTokensOptions,
+    CommunicationIdentityClientValidateTokenOptions, CommunicationTokenScope,
     CommunicationUserDetail, CommunicationUserIdentifierAndToken, GetTokenForTeamsUserOptions,
-    IdentityResultFormat,
+    IdentityResultFormat, TokenValidation,
 };
 use acs_common::{
     connection_string::ConnectionString,
@@ -426,6 +427,37 @@ impl CommunicationIdentityClient {
         self.send(&options.method_options.context, &mut request, &[200]).await
     }
 
+    /// Asks the service whether an access token is valid.
+    ///
+    /// `POST /accessTokens/:validate` with `{"token": …}`; the service answers `200` with its
+    /// verdict, for valid and invalid tokens alike.
+    ///
+    /// **An acs-identity extension:** the self-hosted acs-identity service serves this operation
+    /// for chat and calling servers; Azure Communication Services has no such operation, so
+    /// against Azure the call fails.
+    ///
+    /// # Errors
+    ///
+    /// Fails without sending a request when `token` is empty. Service errors (for example
+    /// `401 Denied` for a wrong access key) are [`ErrorKind::HttpResponse`] errors.
+    #[tracing::instrument(name = "CommunicationIdentityClient::validate_token", skip_all, fields(api_version = %self.api_version))]
+    pub async fn validate_token(
+        &self,
+        token: &str,
+        options: Option<CommunicationIdentityClientValidateTokenOptions<'_>>,
+    ) -> azure_core::Result<Response<TokenValidation>> {
+        let options = options.unwrap_or_default();
+        if token.is_empty() {
+            return Err(Error::with_message(ErrorKind::Other, "the token must not be empty"));
+        }
+        let mut request = self.request(
+            Method::Post,
+            &self.path(&[PathPart::Literal("accessTokens"), PathPart::Literal(":validate")]),
+        );
+        set_json(&mut request, &ValidateTokenRequest { token })?;
+        self.send(&options.method_options.context, &mut request, &[200]).await
+    }
+
     fn require(&self, feature: Feature) -> azure_core::Result<()> {
         if feature.unsupported_in().contains(&self.api_version.as_str()) {
             return Err(Error::with_message(
@@ -589,6 +621,12 @@ struct TeamsUserExchangeTokenRequest<'a> {
     token: &'a str,
     app_id: &'a str,
     user_id: &'a str,
+}
+
+/// Wire model of the body of `POST /accessTokens/:validate` (acs-identity extension).
+#[derive(Serialize)]
+struct ValidateTokenRequest<'a> {
+    token: &'a str,
 }
 
 #[cfg(test)]

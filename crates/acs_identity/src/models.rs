@@ -240,6 +240,55 @@ impl DeserializeWith<IdentityResultFormat> for CommunicationUserIdentifier {
     }
 }
 
+/// The service's verdict on an access token, returned by
+/// [`validate_token`](crate::CommunicationIdentityClient::validate_token).
+///
+/// An acs-identity extension: Azure Communication Services has no such operation.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(from = "TokenValidationModel")]
+#[non_exhaustive]
+pub struct TokenValidation {
+    /// Whether the token is valid: well-formed, signed by this resource, not expired, not
+    /// revoked, and its user not deleted.
+    pub valid: bool,
+    /// The token's user, when the token is valid.
+    pub user: Option<CommunicationUserIdentifier>,
+    /// The token's scopes, when the token is valid.
+    pub scopes: Vec<CommunicationTokenScope>,
+    /// When the token expires, when the token is valid.
+    pub expires_on: Option<OffsetDateTime>,
+    /// Why the token is not valid: `malformed`, `signature`, `foreign`, `expired`, `revoked` or
+    /// `deleted` (other values may be added).
+    pub reason: Option<String>,
+}
+
+impl From<TokenValidationModel> for TokenValidation {
+    fn from(value: TokenValidationModel) -> Self {
+        Self {
+            valid: value.valid,
+            user: value.identity.map(|identity| CommunicationUserIdentifier::new(identity.id)),
+            scopes: value.scopes,
+            expires_on: value.expires_on,
+            reason: value.reason,
+        }
+    }
+}
+
+/// Wire model of the answer of `POST /accessTokens/:validate`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct TokenValidationModel {
+    valid: bool,
+    #[serde(default)]
+    identity: Option<IdentityModel>,
+    #[serde(default)]
+    scopes: Vec<CommunicationTokenScope>,
+    #[serde(default, with = "azure_core::time::rfc3339::option")]
+    expires_on: Option<OffsetDateTime>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
 /// Required parameters of
 /// [`get_token_for_teams_user`](crate::CommunicationIdentityClient::get_token_for_teams_user).
 #[derive(Clone, SafeDebug)]
@@ -330,6 +379,13 @@ pub struct CommunicationIdentityClientGetTokenForTeamsUserOptions<'a> {
 /// Options for [`get_user_detail`](crate::CommunicationIdentityClient::get_user_detail).
 #[derive(Clone, Default, SafeDebug)]
 pub struct CommunicationIdentityClientGetUserDetailOptions<'a> {
+    /// Options for the method call, such as its [`Context`](azure_core::http::Context).
+    pub method_options: ClientMethodOptions<'a>,
+}
+
+/// Options for [`validate_token`](crate::CommunicationIdentityClient::validate_token).
+#[derive(Clone, Default, SafeDebug)]
+pub struct CommunicationIdentityClientValidateTokenOptions<'a> {
     /// Options for the method call, such as its [`Context`](azure_core::http::Context).
     pub method_options: ClientMethodOptions<'a>,
 }

@@ -1,12 +1,21 @@
 //! `acs-identity`: the self-hosted ACS Identity service and its command line.
 
+mod bulk;
+mod connection;
 mod keys;
+mod migrate;
+mod output;
 mod serve;
+mod token;
+mod transfer;
+mod user;
 
+use std::fmt;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 
 /// Azure Communication Services Identity, self-hosted.
 #[derive(Debug, Parser)]
@@ -23,7 +32,35 @@ enum Command {
     /// Show the resource's access keys and connection strings.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Apply pending database migrations and print the schema version.
+    Migrate(migrate::MigrateArgs),
+    /// Write the resource, its keys, assignments and identities as JSON Lines.
+    Export(transfer::ExportArgs),
+    /// Read a dump written by `export` into a database (refuses another resource).
+    Import(transfer::ImportArgs),
+    /// Create, show and delete users of a running service.
+    User(user::UserArgs),
+    /// Issue, revoke, decode and verify access tokens.
+    Token(token::TokenArgs),
+    /// Print a shell completion script.
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
+
+/// Ends the program with this exit code; the command has already said why.
+#[derive(Debug)]
+pub(crate) struct Exit(pub(crate) u8);
+
+impl fmt::Display for Exit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "exit code {}", self.0)
+    }
+}
+
+impl std::error::Error for Exit {}
 
 /// Options shared by commands that read the service's configuration.
 #[derive(Debug, clap::Args)]
@@ -38,6 +75,8 @@ pub(crate) struct ConfigArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Read while the process has one thread: `time` refuses to read the offset later.
+    let local_offset = output::local_offset();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -49,11 +88,20 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
             Command::Keys(cmd) => keys::run(cmd).await,
+            Command::Migrate(args) => migrate::run(args).await,
+            Command::Export(args) => transfer::export(args).await,
+            Command::Import(args) => transfer::import(args).await,
+            Command::User(args) => user::run(args).await,
+            Command::Token(args) => token::run(args, local_offset).await,
+            Command::Completions { shell } => completions(shell),
         }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            if let Some(Exit(code)) = e.downcast_ref::<Exit>() {
+                return ExitCode::from(*code);
+            }
             if e.chain().any(|c| {
                 c.downcast_ref::<std::io::Error>()
                     .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
@@ -64,4 +112,12 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Writes the completion script for `shell` to stdout.
+fn completions(shell: clap_complete::Shell) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    clap_complete::generate(shell, &mut Cli::command(), "acs-identity", &mut stdout);
+    stdout.flush()?;
+    Ok(())
 }

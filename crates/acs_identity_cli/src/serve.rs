@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use acs_identity_core::token::SigningAlgorithm;
-use acs_identity_server::config::{unknown_env_vars, LogFormat};
+use acs_identity_server::config::{unknown_env_vars, IssuerConfig, LogFormat};
 use acs_identity_server::serve::Server;
 use acs_identity_server::Config;
 use figment::providers::Serialized;
@@ -43,6 +43,16 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "ALG")]
     #[serde(skip_serializing_if = "Option::is_none")]
     signing_alg: Option<SigningAlgorithm>,
+    /// Trust an Entra/OpenID issuer: `ISSUER=JWKS`, where JWKS is a file or an https URL
+    /// (repeatable; added to `[[entra.issuers]]` of the configuration file).
+    #[arg(long = "trust-issuer", value_name = "ISSUER=JWKS")]
+    #[serde(skip)]
+    trust_issuers: Vec<IssuerConfig>,
+    /// Keep the data in this PostgreSQL database, shared by every node of the resource,
+    /// instead of the SQLite file in --data-dir [env: ACSID_DATABASE_URL].
+    #[arg(long, value_name = "URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    database_url: Option<String>,
     /// Log format: text or json [default: text].
     #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"])]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -71,7 +81,8 @@ fn init_logging(format: LogFormat) {
 }
 
 pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let config = load_config(&args.common, &args)?;
+    let mut config = load_config(&args.common, &args)?;
+    config.entra.issuers.extend(args.trust_issuers.iter().cloned());
     init_logging(config.log_format);
     for var in unknown_env_vars() {
         tracing::warn!(variable = %var, "unknown configuration variable ignored");

@@ -1,12 +1,15 @@
 //! Compatibility suite: the official Python and JS SDKs against the real binary.
 //!
-//! Each test starts `acs-identity serve` on a fresh data directory and a free loopback
-//! port, then runs one SDK suite from `tests/compat/` with the printed connection string
-//! and the development CA. The SDKs come from `cargo xtask compat-setup` (a virtualenv
-//! under `target/compat-venv`, `node_modules` under `tests/compat/js`); the Python
-//! interpreter can be overridden with `ACSID_COMPAT_PYTHON`.
+//! Each test starts a local OpenID issuer ([`TestIssuer`]) and `acs-identity serve` on a
+//! fresh data directory and a free loopback port, trusting that issuer
+//! (`--trust-issuer`), then runs one SDK suite from `tests/compat/` with the printed
+//! connection string, the development CA and Entra-shaped tokens minted by the issuer
+//! (see [`Entra`] for the variables). The SDKs come from `cargo xtask compat-setup` (a
+//! virtualenv under `target/compat-venv`, `node_modules` under `tests/compat/js`); the
+//! Python interpreter can be overridden with `ACSID_COMPAT_PYTHON`.
 #![cfg(unix)]
 
+use std::ffi::OsString;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -14,6 +17,10 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
+
+use acs_identity_testkit::issuer::{API_AUDIENCE, TEAMS_AUDIENCE};
+use acs_identity_testkit::{uuid_like, TestIssuer};
+use serde_json::Value;
 
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(15);
@@ -39,7 +46,8 @@ struct Server {
 }
 
 impl Server {
-    fn start() -> Self {
+    /// Starts `acs-identity serve` with `extra_args` after the data directory and port.
+    fn start(extra_args: &[OsString]) -> Self {
         let data_dir = tempfile::tempdir().expect("temporary data directory");
         let stderr_path = data_dir.path().join("server.stderr");
         let stderr = File::create(&stderr_path).expect("server stderr file");
@@ -56,6 +64,7 @@ impl Server {
             .arg("--data-dir")
             .arg(data_dir.path())
             .args(["--listen", "127.0.0.1:0"])
+            .args(extra_args)
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -168,6 +177,102 @@ impl Drop for Server {
     }
 }
 
+/// Where the server reads the test issuer's keys from.
+#[derive(Clone, Copy, Debug)]
+enum Jwks {
+    /// The JWKS file written at start.
+    File,
+    /// The JWKS served over plain HTTP on loopback.
+    Url,
+}
+
+/// A local OpenID issuer the server trusts, and the Entra-shaped tokens minted for a suite.
+///
+/// The suites read them from these variables (every token is valid for one hour unless
+/// named otherwise):
+/// - `ACS_ENDPOINT`: the HTTPS endpoint, for clients built from an endpoint and credential;
+/// - `ACS_ENTRA_API_TOKEN`: a token for the Identity API (audience `https://communication.azure.com`);
+/// - `ACS_ENTRA_API_TOKEN_WRONG_AUDIENCE`: the same, issued for the Teams audience;
+/// - `ACS_ENTRA_API_TOKEN_FORGED`: the same, signed by a key the issuer does not publish;
+/// - `ACS_TEAMS_TOKEN`, `ACS_TEAMS_APP_ID`, `ACS_TEAMS_USER_ID`: a Teams user's token
+///   (audience `https://auth.msft.communication.azure.com`, `Teams.ManageCalls
+///   Teams.ManageChats`) with its client application id and the user's object id;
+/// - `ACS_TEAMS_TOKEN_EXPIRED`: that user's token, expired an hour ago;
+/// - `ACS_TEAMS_TOKEN_WRONG_AUDIENCE`: that user's token for the Identity API audience;
+/// - `ACS_TEAMS_TOKEN_FORGED`: that user's token signed by a key the issuer does not publish;
+/// - `ACS_TEAMS_TOKEN_NO_TEAMS_SCOPE`: that user's token with only `User.Read`.
+struct Entra {
+    issuer: TestIssuer,
+    jwks: Jwks,
+    env: Vec<(&'static str, String)>,
+    // Drives the issuer's JWKS endpoint; declared last so the issuer is dropped first.
+    _runtime: tokio::runtime::Runtime,
+}
+
+/// Teams scopes as Entra writes them in `scp`.
+const TEAMS_SCP: &str = "Teams.ManageCalls Teams.ManageChats";
+
+impl Entra {
+    fn start(jwks: Jwks) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("tokio runtime for the test issuer");
+        let issuer = runtime.block_on(TestIssuer::start());
+
+        // An application calling the Identity API (client credentials: no `scp`).
+        let api_app = uuid_like();
+        let mut api = issuer.claims(API_AUDIENCE, &uuid_like(), &api_app, "");
+        remove(&mut api, "scp");
+        let mut api_wrong_audience = api.clone();
+        api_wrong_audience["aud"] = TEAMS_AUDIENCE.into();
+
+        // A Teams user signed in to a client application.
+        let app_id = uuid_like();
+        let user_id = uuid_like();
+        let teams = issuer.claims(TEAMS_AUDIENCE, &user_id, &app_id, TEAMS_SCP);
+        let mut expired = teams.clone();
+        let iat = teams["iat"].as_i64().expect("iat");
+        expired["iat"] = (iat - 7200).into();
+        expired["nbf"] = (iat - 7200).into();
+        expired["exp"] = (iat - 3600).into();
+        let mut teams_wrong_audience = teams.clone();
+        teams_wrong_audience["aud"] = API_AUDIENCE.into();
+        let mut no_teams_scope = teams.clone();
+        no_teams_scope["scp"] = "User.Read".into();
+
+        let env = vec![
+            ("ACS_ENTRA_API_TOKEN", issuer.mint(&api)),
+            ("ACS_ENTRA_API_TOKEN_WRONG_AUDIENCE", issuer.mint(&api_wrong_audience)),
+            ("ACS_ENTRA_API_TOKEN_FORGED", issuer.mint_forged(&api)),
+            ("ACS_TEAMS_TOKEN", issuer.mint(&teams)),
+            ("ACS_TEAMS_APP_ID", app_id),
+            ("ACS_TEAMS_USER_ID", user_id),
+            ("ACS_TEAMS_TOKEN_EXPIRED", issuer.mint(&expired)),
+            ("ACS_TEAMS_TOKEN_WRONG_AUDIENCE", issuer.mint(&teams_wrong_audience)),
+            ("ACS_TEAMS_TOKEN_FORGED", issuer.mint_forged(&teams)),
+            ("ACS_TEAMS_TOKEN_NO_TEAMS_SCOPE", issuer.mint(&no_teams_scope)),
+        ];
+        Entra { issuer, jwks, env, _runtime: runtime }
+    }
+
+    /// `--trust-issuer ISSUER=JWKS` for the server.
+    fn server_args(&self) -> Vec<OsString> {
+        let jwks = match self.jwks {
+            Jwks::File => self.issuer.jwks_file().as_os_str().to_owned(),
+            Jwks::Url => self.issuer.jwks_url().into(),
+        };
+        let mut trust = OsString::from(format!("{}=", self.issuer.issuer()));
+        trust.push(jwks);
+        vec!["--trust-issuer".into(), trust]
+    }
+}
+
+fn remove(claims: &mut Value, name: &str) {
+    claims.as_object_mut().expect("claims are an object").remove(name);
+}
+
 /// Output of a finished (or timed-out) SDK suite.
 struct SuiteRun {
     status: Option<ExitStatus>,
@@ -185,10 +290,12 @@ fn drain<R: Read + Send + 'static>(reader: Option<R>) -> thread::JoinHandle<Stri
     })
 }
 
-/// Runs `cmd` from the workspace root with the server's connection string and CA.
-fn run_suite(mut cmd: Command, server: &Server) -> SuiteRun {
-    cmd.current_dir(workspace_root())
-        .env("ACS_CONNECTION_STRING", &server.connection_string)
+/// Runs `cmd` from the workspace root with the server's connection string, endpoint and
+/// CA, and the Entra tokens.
+fn run_suite(mut cmd: Command, server: &Server, entra: &Entra) -> SuiteRun {
+    cmd.current_dir(workspace_root()).envs(entra.env.iter().map(|(k, v)| (*k, v.as_str())));
+    cmd.env("ACS_CONNECTION_STRING", &server.connection_string)
+        .env("ACS_ENDPOINT", &server.endpoint)
         .env("REQUESTS_CA_BUNDLE", &server.ca)
         .env("SSL_CERT_FILE", &server.ca)
         .env("NODE_EXTRA_CA_CERTS", &server.ca)
@@ -265,10 +372,11 @@ fn python_sdk() {
         String::from_utf8_lossy(&probe.stderr)
     );
 
-    let server = Server::start();
+    let entra = Entra::start(Jwks::File);
+    let server = Server::start(&entra.server_args());
     let mut cmd = Command::new(&python);
     cmd.args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/compat/python"]);
-    let run = run_suite(cmd, &server);
+    let run = run_suite(cmd, &server, &entra);
     assert_suite_passed("Python SDK", &run, &server);
     server.stop();
 }
@@ -287,10 +395,12 @@ fn js_sdk() {
         "cannot run `node` (Node.js 20 or later is needed for the JS compatibility suite): {node:?}"
     );
 
-    let server = Server::start();
+    // The JS run has the server fetch the issuer's keys over loopback HTTP.
+    let entra = Entra::start(Jwks::Url);
+    let server = Server::start(&entra.server_args());
     let mut cmd = Command::new("node");
     cmd.args(["--test", "tests/compat/js/"]);
-    let run = run_suite(cmd, &server);
+    let run = run_suite(cmd, &server, &entra);
     assert_suite_passed("JS SDK", &run, &server);
     server.stop();
 }

@@ -112,6 +112,12 @@ pub trait IdentityStore: Send + Sync + fmt::Debug {
     /// Number of identities, live and deleted.
     async fn count_identities(&self) -> StoreResult<u64>;
 
+    /// Whether other processes may write this store too (several nodes on one database).
+    /// A node may cache identity state only when this is `false`.
+    fn is_shared(&self) -> bool {
+        false
+    }
+
     /// Marks an identity deleted (idempotent) and frees its custom id; returns it after the call.
     async fn delete_identity(
         &self,
@@ -183,7 +189,83 @@ pub trait ResourceStore: Send + Sync + fmt::Debug {
     async fn ping(&self) -> StoreResult<()>;
 }
 
-/// A complete store.
-pub trait Store: IdentityStore + ResourceStore {}
+/// A Teams Phone extensibility assignment: which principal of which tenant may exchange
+/// its Entra token for an ACS token, and with which client applications.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TeamsExtensionAssignment {
+    /// Entra tenant id (lower-case GUID).
+    pub tenant_id: String,
+    /// Object id of the user or resource account (lower-case GUID).
+    pub object_id: String,
+    /// `user` or `resourceAccount`.
+    pub principal_type: String,
+    /// Allowed client application ids; `None` allows any client.
+    pub client_ids: Option<Vec<String>>,
+}
 
-impl<T: IdentityStore + ResourceStore> Store for T {}
+/// An Entra user-access assignment (2025-03-02-preview).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntraAssignment {
+    /// Object id of the user, group or tenant (lower-case GUID); the key.
+    pub object_id: String,
+    /// Entra tenant id (lower-case GUID).
+    pub tenant_id: String,
+    /// `user`, `group` or `tenant`.
+    pub principal_type: String,
+    /// Allowed client application ids.
+    pub client_ids: Vec<String>,
+}
+
+/// Storage of the exchange assignments.
+#[async_trait]
+pub trait AssignmentStore: Send + Sync + fmt::Debug {
+    /// Reads one Teams extension assignment.
+    async fn get_teams_extension_assignment(
+        &self,
+        tenant_id: &str,
+        object_id: &str,
+    ) -> StoreResult<Option<TeamsExtensionAssignment>>;
+
+    /// Creates or replaces one; `true` when it was created.
+    async fn put_teams_extension_assignment(
+        &self,
+        a: TeamsExtensionAssignment,
+    ) -> StoreResult<bool>;
+
+    /// Deletes one; `true` when it existed.
+    async fn delete_teams_extension_assignment(
+        &self,
+        tenant_id: &str,
+        object_id: &str,
+    ) -> StoreResult<bool>;
+
+    /// Reads one Entra assignment.
+    async fn get_entra_assignment(&self, object_id: &str) -> StoreResult<Option<EntraAssignment>>;
+
+    /// Entra assignments ordered by object id, after `after`, at most `limit`.
+    async fn list_entra_assignments(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<EntraAssignment>>;
+
+    /// Applies upserts (`Some`) and deletions (`None`) in one transaction; returns for each
+    /// upsert whether it was created.
+    async fn update_entra_assignments(
+        &self,
+        changes: Vec<(String, Option<EntraAssignment>)>,
+    ) -> StoreResult<Vec<bool>>;
+
+    /// Entra assignments that could apply to a token of `tenant_id` for `object_ids`
+    /// (the user itself, its groups, and the tenant).
+    async fn find_entra_assignments(
+        &self,
+        tenant_id: &str,
+        object_ids: &[String],
+    ) -> StoreResult<Vec<EntraAssignment>>;
+}
+
+/// A complete store.
+pub trait Store: IdentityStore + ResourceStore + AssignmentStore {}
+
+impl<T: IdentityStore + ResourceStore + AssignmentStore> Store for T {}

@@ -12,14 +12,31 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
+use acs_identity_core::entra::IDENTITY_API_AUDIENCES;
+
 use crate::error::ApiError;
+use crate::serve::Transport;
 use crate::AppState;
 
 /// Who made an authenticated request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Principal {
     /// A request signed with an access key.
     AccessKey(KeyName),
+    /// A request with an Entra bearer token.
+    Entra {
+        /// Client application id.
+        app_id: Option<String>,
+        /// Object id.
+        object_id: Option<String>,
+    },
+}
+
+/// The bearer token of an `Authorization: Bearer …` header.
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = header_str(headers, "authorization")?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 /// Reads the whole body, answering 413 past `limit`.
@@ -57,6 +74,30 @@ pub(crate) async fn authenticate(
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
+    if let Some(token) = bearer_token(&parts.headers) {
+        // Bearer tokens are accepted only over TLS, as the official SDKs only send them there.
+        if parts.extensions.get::<Transport>() != Some(&Transport::Https) {
+            tracing::info!(reason = "bearer token over plain HTTP", "request denied");
+            return ApiError::bearer_denied().into_response();
+        }
+        let now = state.clock().now();
+        return match state.entra().verify(token, IDENTITY_API_AUDIENCES, now).await {
+            Ok((claims, _)) if state.entra().allows(&claims) => {
+                parts
+                    .extensions
+                    .insert(Principal::Entra { app_id: claims.app_id, object_id: claims.oid });
+                next.run(Request::from_parts(parts, Body::from(body))).await
+            }
+            Ok(_) => {
+                tracing::info!(reason = "principal not in the allow-list", "request denied");
+                ApiError::bearer_denied().into_response()
+            }
+            Err(reason) => {
+                tracing::info!(reason = %reason, "request denied");
+                ApiError::bearer_denied().into_response()
+            }
+        };
+    }
     let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let mut hosts: Vec<&str> = Vec::with_capacity(2 + state.http().public_hosts.len());
     if let Some(h) = header_str(&parts.headers, "host") {

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use acs_identity_core::token::SigningAlgorithm;
+use acs_identity_store::{DatabaseUrl, StoreLocation};
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
@@ -14,6 +15,9 @@ use serde::{Deserialize, Serialize};
 pub struct Config {
     /// Where the database and TLS material live.
     pub data_dir: PathBuf,
+    /// A PostgreSQL database (`postgres://user:password@host:port/db`) shared by every node
+    /// of the resource, instead of the SQLite file in `data_dir`.
+    pub database_url: Option<DatabaseUrl>,
     /// HTTPS listener.
     pub listen: SocketAddr,
     /// Optional plain-HTTP listener.
@@ -33,6 +37,54 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// `text` or `json` log lines.
     pub log_format: LogFormat,
+    /// Entra ID: trusted issuers and who may call the API with a bearer token.
+    pub entra: EntraConfig,
+    /// Request throttling (`[throttle]`), off by default.
+    pub throttle: crate::throttle::ThrottleConfig,
+}
+
+/// Entra ID settings (`[entra]` in TOML).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct EntraConfig {
+    /// Trusted OpenID issuers (`[[entra.issuers]]`).
+    pub issuers: Vec<IssuerConfig>,
+    /// When not empty, only these client application ids may call the API with a bearer token.
+    pub allowed_app_ids: Vec<String>,
+    /// When not empty, only these object ids may call the API with a bearer token.
+    pub allowed_object_ids: Vec<String>,
+}
+
+/// One trusted issuer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerConfig {
+    /// The exact `iss` claim, e.g. `https://login.microsoftonline.com/<tenant>/v2.0`.
+    pub issuer: String,
+    /// Where its keys are: a JWKS file path or an `https://` URL (`http://` only for loopback).
+    pub jwks: String,
+    /// `public`, `dod` or `gcch`: decides the Teams raw-id prefix.
+    #[serde(default)]
+    pub cloud: acs_identity_core::entra::Cloud,
+}
+
+impl std::str::FromStr for IssuerConfig {
+    type Err = String;
+
+    /// Parses `ISSUER=JWKS` as given to `--trust-issuer`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        // The issuer is a URL and may contain '=' only in a query, which issuers do not have;
+        // split at the '=' that follows the issuer's scheme and authority.
+        let (issuer, jwks) = s
+            .split_once('=')
+            .filter(|(i, j)| !i.is_empty() && !j.is_empty())
+            .ok_or_else(|| format!("expected ISSUER=JWKS, got '{s}'"))?;
+        Ok(IssuerConfig {
+            issuer: issuer.to_owned(),
+            jwks: jwks.to_owned(),
+            cloud: Default::default(),
+        })
+    }
 }
 
 /// Log line format.
@@ -50,6 +102,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             data_dir: PathBuf::from("./acs-identity-data"),
+            database_url: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
             http_listen: None,
             tls_cert: None,
@@ -59,6 +112,8 @@ impl Default for Config {
             signing_alg: SigningAlgorithm::Es256,
             max_body_bytes: 64 * 1024,
             log_format: LogFormat::Text,
+            entra: EntraConfig::default(),
+            throttle: crate::throttle::ThrottleConfig::default(),
         }
     }
 }
@@ -105,10 +160,23 @@ impl Config {
         if self.data_location.trim().is_empty() {
             anyhow::bail!("data_location must not be empty");
         }
+        if let Some(url) = &self.database_url {
+            StoreLocation::parse(url.expose()).map_err(|e| anyhow::anyhow!("database_url: {e}"))?;
+        }
         Ok(())
     }
 
-    /// The SQLite database file.
+    /// Where the store lives: `database_url` when set, else the SQLite file in `data_dir`.
+    pub fn store_location(&self) -> anyhow::Result<StoreLocation> {
+        match &self.database_url {
+            Some(url) => {
+                StoreLocation::parse(url.expose()).map_err(|e| anyhow::anyhow!("database_url: {e}"))
+            }
+            None => Ok(StoreLocation::Sqlite(self.database_path())),
+        }
+    }
+
+    /// The SQLite database file used when `database_url` is not set.
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("acs-identity.db")
     }
@@ -162,6 +230,24 @@ mod tests {
             assert_eq!(c.data_location, "france");
             assert_eq!(c.max_body_bytes, 4096);
             assert_eq!(c.data_dir, PathBuf::from("./acs-identity-data"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn database_url_selects_postgres_and_hides_its_password() {
+        Jail::expect_with(|jail| {
+            let c = Config::from_figment(&Config::figment(None)).map_err(|e| e.to_string())?;
+            assert_eq!(c.store_location().unwrap(), StoreLocation::Sqlite(c.database_path()));
+
+            jail.set_env("ACSID_DATABASE_URL", "postgres://acs:s3cret@db:5432/acs");
+            let c = Config::from_figment(&Config::figment(None)).map_err(|e| e.to_string())?;
+            let url = DatabaseUrl::new("postgres://acs:s3cret@db:5432/acs");
+            assert_eq!(c.store_location().unwrap(), StoreLocation::Postgres(url));
+            assert!(!format!("{c:?}").contains("s3cret"));
+
+            jail.set_env("ACSID_DATABASE_URL", "mysql://db/acs");
+            assert!(Config::from_figment(&Config::figment(None)).is_err());
             Ok(())
         });
     }

@@ -14,6 +14,7 @@ pub struct ApiError {
     message: String,
     target: Option<String>,
     retry_after: Option<u32>,
+    www_authenticate: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -32,7 +33,14 @@ struct Body<'a> {
 impl ApiError {
     /// An error with any status and code.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), target: None, retry_after: None }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            target: None,
+            retry_after: None,
+            www_authenticate: None,
+        }
     }
 
     /// Adds a `target`.
@@ -72,7 +80,43 @@ impl ApiError {
 
     /// 401 `Denied`, ACS's answer to a request it cannot authenticate.
     pub fn denied() -> Self {
-        ApiError::new(StatusCode::UNAUTHORIZED, "Denied", "Denied by the resource provider.")
+        let mut e =
+            ApiError::new(StatusCode::UNAUTHORIZED, "Denied", "Denied by the resource provider.");
+        e.www_authenticate = Some("HMAC-SHA256, Bearer");
+        e
+    }
+
+    /// 401 `Denied` for a bearer token that is missing, invalid or not allowed.
+    pub fn bearer_denied() -> Self {
+        let mut e =
+            ApiError::new(StatusCode::UNAUTHORIZED, "Denied", "Denied by the resource provider.");
+        e.www_authenticate = Some("Bearer error=\"invalid_token\"");
+        e
+    }
+
+    /// 401 `InvalidAccessToken`: an Entra token presented for exchange is not valid.
+    pub fn invalid_access_token() -> Self {
+        let mut e = ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAccessToken",
+            "Provided access token is not valid.",
+        );
+        e.www_authenticate = Some("Bearer error=\"invalid_token\"");
+        e
+    }
+
+    /// 403 `Forbidden`: a valid Entra principal with no assignment for the exchange.
+    pub fn not_assigned() -> Self {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            "The principal has no assignment for this resource and client application.",
+        )
+    }
+
+    /// 404 for an assignment that does not exist.
+    pub fn assignment_not_found() -> Self {
+        ApiError::new(StatusCode::NOT_FOUND, "NotFound", "The assignment does not exist.")
     }
 
     /// 400 `ApiVersionUnspecified`.
@@ -127,6 +171,22 @@ impl ApiError {
             "InternalError",
             "An internal error occurred.",
         )
+    }
+
+    /// 429 with `Retry-After`.
+    pub fn too_many_requests(retry_after_seconds: u32) -> Self {
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequests",
+            format!("Rate limit exceeded. Retry after {retry_after_seconds} seconds."),
+        );
+        e.retry_after = Some(retry_after_seconds);
+        e
+    }
+
+    /// Seconds in `Retry-After`, if any.
+    pub fn retry_after(&self) -> Option<u32> {
+        self.retry_after
     }
 
     /// 503 when the store cannot be reached.
@@ -187,9 +247,8 @@ impl IntoResponse for ApiError {
         if let Some(secs) = self.retry_after {
             res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
-        if self.status == StatusCode::UNAUTHORIZED && self.code == "Denied" {
-            res.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("HMAC-SHA256"));
+        if let Some(challenge) = self.www_authenticate {
+            res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
         }
         res.extensions_mut().insert(ErrorCode(self.code));
         res

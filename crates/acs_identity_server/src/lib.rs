@@ -6,12 +6,15 @@
 
 pub mod api;
 mod auth;
+pub mod cache;
 pub mod config;
+pub mod entra;
 pub mod error;
 mod layers;
 mod routes;
 pub mod serve;
 pub mod state;
+pub mod throttle;
 pub mod tls;
 
 pub use config::Config;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use acs_identity_core::hmac::KeyName;
 use acs_identity_core::{Clock, SystemClock};
-use acs_identity_store::SqliteStore;
+use acs_identity_store::AnyStore;
 use anyhow::Context as _;
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -19,6 +19,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
+use crate::entra::EntraTrust;
 use crate::state::HttpSettings;
 use crate::{app, tls, AppState, Config};
 
@@ -33,7 +34,7 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug)]
 pub struct Server {
     state: AppState,
-    store: SqliteStore,
+    store: AnyStore,
     https: SocketAddr,
     http: Option<SocketAddr>,
     ca: Option<PathBuf>,
@@ -42,7 +43,8 @@ pub struct Server {
 }
 
 impl Server {
-    /// Opens the store, creates the resource on first start, binds the listeners and
+    /// Opens the store (the SQLite file in the data directory, or the PostgreSQL database
+    /// of `database_url`), creates the resource on first start, binds the listeners and
     /// starts serving.
     pub async fn start(config: &Config) -> anyhow::Result<Server> {
         Self::start_with_clock(config, Arc::new(SystemClock)).await
@@ -56,18 +58,23 @@ impl Server {
         std::fs::create_dir_all(&config.data_dir).with_context(|| {
             format!("cannot create data directory {}", config.data_dir.display())
         })?;
-        let store = SqliteStore::open(&config.database_path())
+        let location = config.store_location()?;
+        let store = AnyStore::open(&location)
             .await
-            .with_context(|| format!("cannot open {}", config.database_path().display()))?;
+            .with_context(|| format!("cannot open the {location}"))?;
+        tracing::info!(store = %location, "store opened");
+        let entra = EntraTrust::load(&config.entra).await?;
         let state = AppState::bootstrap(
-            Arc::new(store.clone()),
+            store.shared(),
             clock.clone(),
             &config.data_location,
             config.signing_alg,
             HttpSettings {
                 max_body_bytes: config.max_body_bytes,
                 public_hosts: config.public_hosts.clone(),
+                throttle: config.throttle.clone(),
             },
+            entra,
         )
         .await?;
 
@@ -87,14 +94,20 @@ impl Server {
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let https = https_listener.local_addr()?;
-        tasks.spawn(accept_loop(https_listener, Some(acceptor), router.clone(), signal.clone()));
+        let https_router = router.clone().layer(axum::Extension(Transport::Https));
+        tasks.spawn(accept_loop(https_listener, Some(acceptor), https_router, signal.clone()));
         let http = match config.http_listen {
             Some(addr) => {
                 let l = TcpListener::bind(addr)
                     .await
                     .with_context(|| format!("cannot listen on {addr}"))?;
                 let bound = l.local_addr()?;
-                tasks.spawn(accept_loop(l, None, router, signal));
+                tasks.spawn(accept_loop(
+                    l,
+                    None,
+                    router.layer(axum::Extension(Transport::Http)),
+                    signal,
+                ));
                 Some(bound)
             }
             None => None,
@@ -149,6 +162,15 @@ impl Server {
         while self.tasks.join_next().await.is_some() {}
         self.store.close().await;
     }
+}
+
+/// Which listener a request arrived on (a request extension).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// The HTTPS listener.
+    Https,
+    /// The plain-HTTP listener.
+    Http,
 }
 
 /// `scheme://host:port` for a bound address, with wildcards shown as loopback.

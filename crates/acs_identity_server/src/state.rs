@@ -13,9 +13,18 @@ use acs_identity_core::token::{
 };
 use acs_identity_core::Clock;
 use anyhow::Context as _;
+
+use crate::cache::{Caches, IdentityState};
+use crate::entra::EntraTrust;
+use crate::throttle::{Operation, Throttle, ThrottleConfig};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+
+/// Verified tokens kept in memory.
+const TOKEN_CACHE: usize = 100_000;
+/// Identity states kept in memory (single-node stores only).
+const IDENTITY_CACHE: usize = 200_000;
 
 /// Length of generated access keys: 64 random bytes, like ACS's keys.
 const ACCESS_KEY_BYTES: usize = 64;
@@ -27,11 +36,17 @@ pub struct HttpSettings {
     pub max_body_bytes: usize,
     /// Extra host values accepted in signatures.
     pub public_hosts: Vec<String>,
+    /// Request limits per operation.
+    pub throttle: ThrottleConfig,
 }
 
 impl Default for HttpSettings {
     fn default() -> Self {
-        HttpSettings { max_body_bytes: 64 * 1024, public_hosts: Vec::new() }
+        HttpSettings {
+            max_body_bytes: 64 * 1024,
+            public_hosts: Vec::new(),
+            throttle: ThrottleConfig::default(),
+        }
     }
 }
 
@@ -82,6 +97,9 @@ struct Inner {
     issuer: TokenIssuer,
     verifier: TokenVerifier,
     http: HttpSettings,
+    entra: EntraTrust,
+    throttle: Throttle,
+    caches: Caches,
 }
 
 impl AppState {
@@ -92,6 +110,7 @@ impl AppState {
         data_location: &str,
         alg: SigningAlgorithm,
         http: HttpSettings,
+        entra: EntraTrust,
     ) -> anyhow::Result<AppState> {
         let state =
             load_or_create_resource(store.as_ref(), clock.as_ref(), data_location, alg).await?;
@@ -109,6 +128,7 @@ impl AppState {
             .cloned()
             .context("no signing key for the configured algorithm")?;
         let location = DataLocation::new(&state.resource.data_location);
+        let shared = store.is_shared();
         let resource = state.resource.resource_id;
         Ok(AppState {
             inner: Arc::new(Inner {
@@ -118,7 +138,10 @@ impl AppState {
                 keys: AccessKeys::new(&state.access_keys),
                 issuer: TokenIssuer::new(resource, location, active),
                 verifier: TokenVerifier::new(keys.iter().map(|k| k.public_key().clone()).collect()),
+                throttle: Throttle::new(http.throttle.effective()),
+                caches: Caches::new(TOKEN_CACHE, (!shared).then_some(IDENTITY_CACHE)),
                 http,
+                entra,
             }),
         })
     }
@@ -151,6 +174,29 @@ impl AppState {
     /// The token verifier.
     pub fn verifier(&self) -> &TokenVerifier {
         &self.inner.verifier
+    }
+
+    /// The validation caches.
+    pub fn caches(&self) -> &Caches {
+        &self.inner.caches
+    }
+
+    /// Records what a store call returned about an identity, for the caches.
+    pub fn observe(&self, record: &acs_identity_core::store::IdentityRecord) {
+        self.inner.caches.observe(
+            record.user,
+            IdentityState { generation: record.generation, deleted: !record.is_live() },
+        );
+    }
+
+    /// Counts a request of `op`; `Err` is the 429 to answer.
+    pub fn throttle(&self, op: Operation) -> Result<(), crate::error::ApiError> {
+        self.inner.throttle.check(op, self.inner.clock.now())
+    }
+
+    /// Trusted Entra issuers.
+    pub fn entra(&self) -> &EntraTrust {
+        &self.inner.entra
     }
 
     /// HTTP settings.

@@ -1,12 +1,29 @@
 //! Storage backends of the acs-identity service.
 //!
 //! Each backend implements the traits in [`acs_identity_core::store`]; the
-//! conformance suite in `tests/` runs against every backend.
+//! conformance suite in `tests/` runs against every backend. [`AnyStore`] opens the one a
+//! [`StoreLocation`] names; [`Transfer`] moves a resource between stores.
 
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
+#[cfg(feature = "sqlite")]
+mod sqlite_writer;
+
+#[cfg(feature = "postgres")]
+pub mod postgres;
+
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresOptions, PostgresStore};
 
 mod convert;
+mod location;
+pub mod transfer;
+
+pub use location::{AnyStore, DatabaseUrl, StoreLocation};
+pub use transfer::{ImportConflict, Transfer};
+
+#[cfg(feature = "test-support")]
+pub mod testing;

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use acs_identity_core::id::{ResourceId, UserId};
 use acs_identity_core::store::{
-    AccessKeyRecord, BoxError, CreatedIdentity, IdentityRecord, IdentityStore, NewIdentity,
-    ResourceRecord, ResourceState, ResourceStore, SecretBytes, SigningKeyRecord, StoreError,
-    StoreResult,
+    AccessKeyRecord, AssignmentStore, BoxError, CreatedIdentity, EntraAssignment, IdentityRecord,
+    IdentityStore, NewIdentity, ResourceRecord, ResourceState, ResourceStore, SecretBytes,
+    SigningKeyRecord, StoreError, StoreResult, TeamsExtensionAssignment,
 };
 use async_trait::async_trait;
 use sqlx::migrate::{MigrateError, Migrator};
@@ -24,6 +24,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::convert::{alg, corrupt, from_nanos, generation, key_name, to_nanos};
+use crate::sqlite_writer::{Done, Op, Writer};
+use crate::transfer::{self, Transfer};
 
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 
@@ -32,9 +34,10 @@ static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    batch: Writer,
 }
 
-fn backend(e: sqlx::Error) -> StoreError {
+pub(crate) fn backend(e: sqlx::Error) -> StoreError {
     match e {
         sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
             StoreError::Unavailable(Box::new(e))
@@ -43,10 +46,10 @@ fn backend(e: sqlx::Error) -> StoreError {
     }
 }
 
-const IDENTITY_COLUMNS: &str =
+pub(crate) const IDENTITY_COLUMNS: &str =
     "user_id, custom_id, created_at, deleted_at, generation, last_token_issued_at";
 
-fn identity_from_row(row: &SqliteRow) -> StoreResult<IdentityRecord> {
+pub(crate) fn identity_from_row(row: &SqliteRow) -> StoreResult<IdentityRecord> {
     let id: Vec<u8> = row.try_get("user_id").map_err(backend)?;
     let user = Uuid::from_slice(&id).map_err(|e| corrupt(format!("bad user id: {e}")))?;
     let deleted: Option<i64> = row.try_get("deleted_at").map_err(backend)?;
@@ -108,7 +111,8 @@ impl SqliteStore {
             .connect_with(options.read_only(false))
             .await
             .map_err(backend)?;
-        Ok(SqliteStore { writer, reader })
+        let batch = Writer::spawn(writer.clone());
+        Ok(SqliteStore { writer, reader, batch })
     }
 
     /// Runs SQLite's own integrity check; `Ok` when it reports `ok`.
@@ -124,93 +128,40 @@ impl SqliteStore {
         }
     }
 
+    /// The version of the newest migration applied to the database.
+    pub async fn schema_version(&self) -> StoreResult<i64> {
+        sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success")
+            .fetch_one(&self.reader)
+            .await
+            .map_err(backend)
+    }
+
+    /// The version of the newest migration this program carries.
+    pub fn known_schema_version() -> i64 {
+        MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
+    }
+
     /// Closes both pools, waiting for in-flight statements.
     pub async fn close(&self) {
         self.reader.close().await;
         self.writer.close().await;
     }
 
-    async fn fetch_identity(
-        tx: &mut Transaction<'_, Sqlite>,
-        user: UserId,
-    ) -> StoreResult<Option<IdentityRecord>> {
-        let row =
-            sqlx::query(&format!("SELECT {IDENTITY_COLUMNS} FROM identities WHERE user_id = ?"))
-                .bind(user.as_uuid().as_bytes().as_slice())
-                .fetch_optional(&mut **tx)
-                .await
-                .map_err(backend)?;
-        row.as_ref().map(identity_from_row).transpose()
-    }
-
-    async fn update_live(
-        &self,
-        user: UserId,
-        statement: &str,
-        at: Option<OffsetDateTime>,
-    ) -> StoreResult<Option<IdentityRecord>> {
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        let mut q = sqlx::query(statement);
-        if let Some(at) = at {
-            q = q.bind(to_nanos(at));
+    async fn record(&self, op: Op) -> StoreResult<Option<IdentityRecord>> {
+        match self.batch.submit(op).await? {
+            Done::Record(r) => Ok(r),
+            Done::Created(_) => Err(corrupt("writer answered an update with a create".to_owned())),
         }
-        q.bind(user.as_uuid().as_bytes().as_slice()).execute(&mut *tx).await.map_err(backend)?;
-        let record = Self::fetch_identity(&mut tx, user).await?;
-        tx.commit().await.map_err(backend)?;
-        Ok(record)
     }
 }
 
 #[async_trait]
 impl IdentityStore for SqliteStore {
     async fn create_identity(&self, new: NewIdentity) -> StoreResult<CreatedIdentity> {
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        if let Some(custom) = &new.custom_id {
-            let existing = sqlx::query(&format!(
-                "SELECT {IDENTITY_COLUMNS} FROM identities WHERE custom_id = ? AND deleted_at IS NULL"
-            ))
-            .bind(custom)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(backend)?;
-            if let Some(row) = existing {
-                let mut record = identity_from_row(&row)?;
-                if let Some(at) = new.token_issued_at {
-                    sqlx::query("UPDATE identities SET last_token_issued_at = ? WHERE user_id = ?")
-                        .bind(to_nanos(at))
-                        .bind(record.user.as_uuid().as_bytes().as_slice())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(backend)?;
-                    record.last_token_issued_at = Some(at);
-                }
-                tx.commit().await.map_err(backend)?;
-                return Ok(CreatedIdentity { record, created: false });
-            }
+        match self.batch.submit(Op::Create(new)).await? {
+            Done::Created(c) => Ok(c),
+            Done::Record(_) => Err(corrupt("writer answered a create with a record".to_owned())),
         }
-        sqlx::query(
-            "INSERT INTO identities (user_id, custom_id, created_at, generation, last_token_issued_at) \
-             VALUES (?, ?, ?, 0, ?)",
-        )
-        .bind(new.user.as_uuid().as_bytes().as_slice())
-        .bind(new.custom_id.as_deref())
-        .bind(to_nanos(new.created_at))
-        .bind(new.token_issued_at.map(to_nanos))
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        tx.commit().await.map_err(backend)?;
-        Ok(CreatedIdentity {
-            record: IdentityRecord {
-                user: new.user,
-                custom_id: new.custom_id,
-                created_at: new.created_at,
-                deleted_at: None,
-                generation: 0,
-                last_token_issued_at: new.token_issued_at,
-            },
-            created: true,
-        })
     }
 
     async fn get_identity(&self, user: UserId) -> StoreResult<Option<IdentityRecord>> {
@@ -236,21 +187,11 @@ impl IdentityStore for SqliteStore {
         user: UserId,
         at: OffsetDateTime,
     ) -> StoreResult<Option<IdentityRecord>> {
-        self.update_live(
-            user,
-            "UPDATE identities SET last_token_issued_at = ? WHERE user_id = ? AND deleted_at IS NULL",
-            Some(at),
-        )
-        .await
+        self.record(Op::MarkTokenIssued(user, at)).await
     }
 
     async fn revoke_tokens(&self, user: UserId) -> StoreResult<Option<IdentityRecord>> {
-        self.update_live(
-            user,
-            "UPDATE identities SET generation = generation + 1 WHERE user_id = ? AND deleted_at IS NULL",
-            None,
-        )
-        .await
+        self.record(Op::Revoke(user)).await
     }
 
     async fn delete_identity(
@@ -258,12 +199,7 @@ impl IdentityStore for SqliteStore {
         user: UserId,
         at: OffsetDateTime,
     ) -> StoreResult<Option<IdentityRecord>> {
-        self.update_live(
-            user,
-            "UPDATE identities SET deleted_at = ? WHERE user_id = ? AND deleted_at IS NULL",
-            Some(at),
-        )
-        .await
+        self.record(Op::Delete(user, at)).await
     }
 }
 
@@ -377,4 +313,262 @@ async fn insert_signing_key(
     .await
     .map_err(backend)?;
     Ok(())
+}
+
+#[async_trait]
+impl Transfer for SqliteStore {
+    async fn identities_after(
+        &self,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> StoreResult<Vec<IdentityRecord>> {
+        let after = after.map(|u| u.as_uuid().as_bytes().to_vec());
+        let rows = sqlx::query(&format!(
+            "SELECT {IDENTITY_COLUMNS} FROM identities \
+             WHERE ?1 IS NULL OR user_id > ?1 ORDER BY user_id LIMIT ?2"
+        ))
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(identity_from_row).collect()
+    }
+
+    async fn teams_extension_assignments_after(
+        &self,
+        after: Option<(String, String)>,
+        limit: u32,
+    ) -> StoreResult<Vec<TeamsExtensionAssignment>> {
+        let (tenant, object) = after.unwrap_or_default();
+        let rows = sqlx::query(
+            "SELECT tenant_id, object_id, principal_type, client_ids \
+             FROM teams_extension_assignments \
+             WHERE (tenant_id, object_id) > (?, ?) ORDER BY tenant_id, object_id LIMIT ?",
+        )
+        .bind(tenant)
+        .bind(object)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(teams_assignment_from_row).collect()
+    }
+
+    async fn import_identities(&self, records: &[IdentityRecord]) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        for r in records {
+            // A deletion already in the target stays; the higher generation and the later
+            // token time win (SQLite's two-argument max() is NULL when either is NULL).
+            sqlx::query(
+                "INSERT INTO identities \
+                     (user_id, custom_id, created_at, deleted_at, generation, last_token_issued_at) \
+                 VALUES (?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (user_id) DO UPDATE SET \
+                     generation = max(identities.generation, excluded.generation), \
+                     deleted_at = coalesce(identities.deleted_at, excluded.deleted_at), \
+                     last_token_issued_at = coalesce( \
+                         max(identities.last_token_issued_at, excluded.last_token_issued_at), \
+                         identities.last_token_issued_at, excluded.last_token_issued_at)",
+            )
+            .bind(r.user.as_uuid().as_bytes().as_slice())
+            .bind(r.custom_id.as_deref())
+            .bind(to_nanos(r.created_at))
+            .bind(r.deleted_at.map(to_nanos))
+            .bind(i64::try_from(r.generation).unwrap_or(i64::MAX))
+            .bind(r.last_token_issued_at.map(to_nanos))
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn import_resource(&self, state: &ResourceState) -> StoreResult<ResourceState> {
+        transfer::import_resource(self, state).await
+    }
+}
+
+fn client_ids_json(ids: &[String]) -> String {
+    serde_json::to_string(ids).unwrap_or_else(|_| "[]".to_owned())
+}
+
+fn client_ids_from(text: Option<String>) -> StoreResult<Option<Vec<String>>> {
+    text.map(|t| serde_json::from_str(&t).map_err(|e| corrupt(format!("bad client ids: {e}"))))
+        .transpose()
+}
+
+fn teams_assignment_from_row(row: &SqliteRow) -> StoreResult<TeamsExtensionAssignment> {
+    Ok(TeamsExtensionAssignment {
+        tenant_id: row.try_get("tenant_id").map_err(backend)?,
+        object_id: row.try_get("object_id").map_err(backend)?,
+        principal_type: row.try_get("principal_type").map_err(backend)?,
+        client_ids: client_ids_from(row.try_get("client_ids").map_err(backend)?)?,
+    })
+}
+
+fn entra_assignment_from_row(row: &SqliteRow) -> StoreResult<EntraAssignment> {
+    Ok(EntraAssignment {
+        object_id: row.try_get("object_id").map_err(backend)?,
+        tenant_id: row.try_get("tenant_id").map_err(backend)?,
+        principal_type: row.try_get("principal_type").map_err(backend)?,
+        client_ids: client_ids_from(row.try_get("client_ids").map_err(backend)?)?
+            .unwrap_or_default(),
+    })
+}
+
+const ENTRA_COLUMNS: &str = "object_id, tenant_id, principal_type, client_ids";
+
+async fn upsert_entra(tx: &mut Transaction<'_, Sqlite>, a: &EntraAssignment) -> StoreResult<bool> {
+    let existed = sqlx::query("SELECT 1 FROM entra_assignments WHERE object_id = ?")
+        .bind(&a.object_id)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(backend)?
+        .is_some();
+    sqlx::query(
+        "INSERT INTO entra_assignments (object_id, tenant_id, principal_type, client_ids) VALUES (?, ?, ?, ?) \
+         ON CONFLICT (object_id) DO UPDATE SET tenant_id = excluded.tenant_id, \
+         principal_type = excluded.principal_type, client_ids = excluded.client_ids",
+    )
+    .bind(&a.object_id)
+    .bind(&a.tenant_id)
+    .bind(&a.principal_type)
+    .bind(client_ids_json(&a.client_ids))
+    .execute(&mut **tx)
+    .await
+    .map_err(backend)?;
+    Ok(!existed)
+}
+
+#[async_trait]
+impl AssignmentStore for SqliteStore {
+    async fn get_teams_extension_assignment(
+        &self,
+        tenant_id: &str,
+        object_id: &str,
+    ) -> StoreResult<Option<TeamsExtensionAssignment>> {
+        let row = sqlx::query(
+            "SELECT tenant_id, object_id, principal_type, client_ids FROM teams_extension_assignments \
+             WHERE tenant_id = ? AND object_id = ?",
+        )
+        .bind(tenant_id)
+        .bind(object_id)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?;
+        row.as_ref().map(teams_assignment_from_row).transpose()
+    }
+
+    async fn put_teams_extension_assignment(
+        &self,
+        a: TeamsExtensionAssignment,
+    ) -> StoreResult<bool> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let existed = sqlx::query(
+            "SELECT 1 FROM teams_extension_assignments WHERE tenant_id = ? AND object_id = ?",
+        )
+        .bind(&a.tenant_id)
+        .bind(&a.object_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?
+        .is_some();
+        sqlx::query(
+            "INSERT INTO teams_extension_assignments (tenant_id, object_id, principal_type, client_ids) \
+             VALUES (?, ?, ?, ?) ON CONFLICT (tenant_id, object_id) DO UPDATE SET \
+             principal_type = excluded.principal_type, client_ids = excluded.client_ids",
+        )
+        .bind(&a.tenant_id)
+        .bind(&a.object_id)
+        .bind(&a.principal_type)
+        .bind(a.client_ids.as_deref().map(client_ids_json))
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(!existed)
+    }
+
+    async fn delete_teams_extension_assignment(
+        &self,
+        tenant_id: &str,
+        object_id: &str,
+    ) -> StoreResult<bool> {
+        let n = sqlx::query(
+            "DELETE FROM teams_extension_assignments WHERE tenant_id = ? AND object_id = ?",
+        )
+        .bind(tenant_id)
+        .bind(object_id)
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+        Ok(n > 0)
+    }
+
+    async fn get_entra_assignment(&self, object_id: &str) -> StoreResult<Option<EntraAssignment>> {
+        let row = sqlx::query(&format!(
+            "SELECT {ENTRA_COLUMNS} FROM entra_assignments WHERE object_id = ?"
+        ))
+        .bind(object_id)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?;
+        row.as_ref().map(entra_assignment_from_row).transpose()
+    }
+
+    async fn list_entra_assignments(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<EntraAssignment>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ENTRA_COLUMNS} FROM entra_assignments WHERE object_id > ? ORDER BY object_id LIMIT ?"
+        ))
+        .bind(after.unwrap_or(""))
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(entra_assignment_from_row).collect()
+    }
+
+    async fn update_entra_assignments(
+        &self,
+        changes: Vec<(String, Option<EntraAssignment>)>,
+    ) -> StoreResult<Vec<bool>> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let mut created = Vec::new();
+        for (object_id, change) in &changes {
+            match change {
+                Some(a) => created.push(upsert_entra(&mut tx, a).await?),
+                None => {
+                    sqlx::query("DELETE FROM entra_assignments WHERE object_id = ?")
+                        .bind(object_id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                }
+            }
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(created)
+    }
+
+    async fn find_entra_assignments(
+        &self,
+        tenant_id: &str,
+        object_ids: &[String],
+    ) -> StoreResult<Vec<EntraAssignment>> {
+        let mut out = Vec::new();
+        for id in object_ids.iter().take(256) {
+            if let Some(a) = self.get_entra_assignment(id).await? {
+                if a.tenant_id == tenant_id {
+                    out.push(a);
+                }
+            }
+        }
+        Ok(out)
+    }
 }

@@ -2,6 +2,10 @@
 //!
 //! Only ever a dev-dependency.
 
+pub mod issuer;
+
+pub use issuer::{uuid_like, TestIssuer};
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

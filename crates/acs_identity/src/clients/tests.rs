@@ -884,6 +884,7 @@ fn client_is_clone_send_sync_and_its_futures_are_send() {
     assert_send(&client.delete_user(&user, None));
     assert_send(&client.get_token_for_teams_user(&parameters, None));
     assert_send(&client.get_user_detail(&user, None));
+    assert_send(&client.validate_token("t", None));
 }
 
 #[tokio::test]
@@ -898,4 +899,51 @@ async fn user_ids_cannot_change_the_request_path() {
     );
     assert_eq!(request.url().query(), Some(format!("api-version={DEFAULT_API_VERSION}").as_str()));
     assert_signed(&request);
+}
+
+// ---- validate_token (acs-identity extension) -----------------------------------------------
+
+#[tokio::test]
+async fn validate_token_posts_the_token_and_reads_a_valid_verdict() {
+    let fake = FakeHttpClient::replying(
+        200,
+        r#"{"valid":true,"identity":{"id":"8:acs:r_u"},"scopes":["chat","voip.join"],"expiresOn":"2022-09-07T14:34:56.2714874+00:00"}"#,
+    );
+    let verdict = client(&fake).validate_token(JWT, None).await.unwrap().into_model().unwrap();
+    assert!(verdict.valid);
+    assert_eq!(verdict.user, Some(CommunicationUserIdentifier::new("8:acs:r_u")));
+    assert_eq!(verdict.scopes, [CommunicationTokenScope::Chat, CommunicationTokenScope::VoIPJoin]);
+    assert_eq!(verdict.expires_on, Some(azure_core::time::parse_rfc3339(EXPIRES_ON).unwrap()));
+    assert_eq!(verdict.reason, None);
+
+    let request = fake.only_request();
+    assert_target(&request, Method::Post, "/accessTokens/:validate", DEFAULT_API_VERSION);
+    assert_eq!(body_str(&request), format!(r#"{{"token":"{JWT}"}}"#));
+    assert_eq!(header(&request, "content-type"), Some("application/json"));
+    assert_signed(&request);
+}
+
+#[tokio::test]
+async fn validate_token_reads_an_invalid_verdict_and_refuses_an_empty_token() {
+    let fake = FakeHttpClient::replying(200, r#"{"valid":false,"reason":"revoked"}"#);
+    let client = client(&fake);
+    let verdict = client.validate_token(JWT, None).await.unwrap().into_model().unwrap();
+    assert!(!verdict.valid);
+    assert_eq!(verdict.reason.as_deref(), Some("revoked"));
+    assert_eq!((verdict.user, verdict.expires_on), (None, None));
+    assert!(verdict.scopes.is_empty());
+
+    let error = client.validate_token("", None).await.unwrap_err();
+    assert!(error.to_string().contains("must not be empty"), "{error}");
+    assert_eq!(fake.requests().len(), 1, "the empty token is not sent");
+}
+
+#[tokio::test]
+async fn validate_token_surfaces_service_errors() {
+    let fake = FakeHttpClient::replying(
+        404,
+        r#"{"error":{"code":"NotFound","message":"The requested resource does not exist."}}"#,
+    );
+    let error = client(&fake).validate_token(JWT, None).await.unwrap_err();
+    assert_http_error(&error, 404, Some("NotFound"));
 }

@@ -14,6 +14,7 @@ use bytes::Bytes;
 use time::OffsetDateTime;
 
 use crate::api::{JsonObject, ValidIdentity, ValidateResult};
+use crate::cache::IdentityState;
 use crate::error::ApiError;
 use crate::routes::json;
 use crate::AppState;
@@ -39,18 +40,32 @@ async fn check(
     token: &str,
 ) -> Result<Result<ValidateResult, InvalidReason>, ApiError> {
     let now = state.clock().now();
-    let verified = match state.verifier().verify(token, state.resource(), now) {
-        Ok(v) => v,
-        Err(reason) => return Ok(Err(reason)),
+    let verified = match state.caches().verified(token) {
+        Some(v) if now.unix_timestamp() < v.claims.exp => v,
+        Some(_) => return Ok(Err(InvalidReason::Expired)),
+        None => match state.verifier().verify(token, state.resource(), now) {
+            Ok(v) => {
+                state.caches().remember_verified(token, &v);
+                v
+            }
+            Err(reason) => return Ok(Err(reason)),
+        },
     };
     if let Subject::User(user) = verified.subject {
-        let Some(record) = state.store().get_identity(user).await? else {
-            return Ok(Err(InvalidReason::Foreign));
+        let identity = match state.caches().identity(user) {
+            Some(cached) => cached,
+            None => {
+                let Some(record) = state.store().get_identity(user).await? else {
+                    return Ok(Err(InvalidReason::Foreign));
+                };
+                state.observe(&record);
+                IdentityState { generation: record.generation, deleted: !record.is_live() }
+            }
         };
-        if !record.is_live() {
+        if identity.deleted {
             return Ok(Err(InvalidReason::Deleted));
         }
-        if verified.claims.gen < record.generation {
+        if verified.claims.gen < identity.generation {
             return Ok(Err(InvalidReason::Revoked));
         }
     }

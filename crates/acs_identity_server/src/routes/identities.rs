@@ -26,6 +26,7 @@ use crate::api::{
 use crate::error::ApiError;
 use crate::layers::supported_versions;
 use crate::routes::{api_version, json};
+use crate::throttle::Operation;
 use crate::AppState;
 
 fn all(_: ApiVersion) -> bool {
@@ -67,7 +68,10 @@ fn user_from_path(
 }
 
 /// Live identity, or the error ACS-style callers get: 401 unknown, 404 deleted.
-fn live(record: Option<IdentityRecord>) -> Result<IdentityRecord, ApiError> {
+fn live(state: &AppState, record: Option<IdentityRecord>) -> Result<IdentityRecord, ApiError> {
+    if let Some(r) = &record {
+        state.observe(r);
+    }
     match record {
         None => Err(ApiError::identity_not_owned()),
         Some(r) if !r.is_live() => Err(ApiError::identity_deleted()),
@@ -139,6 +143,11 @@ async fn create(
     )?;
     let lifetime = lifetime(&body, version)?;
     let custom_id = custom_id(&body, version)?;
+    state.throttle(if scopes.is_some() {
+        Operation::CreateUserAndToken
+    } else {
+        Operation::CreateIdentity
+    })?;
     let now = state.clock().now();
     let created = state
         .store()
@@ -149,6 +158,7 @@ async fn create(
             token_issued_at: scopes.as_ref().map(|_| now),
         })
         .await?;
+    state.observe(&created.record);
     let access_token =
         scopes.map(|s| issue(&state, &created.record, &s, lifetime, now)).transpose()?;
     json(
@@ -168,7 +178,7 @@ async fn get_identity(
 ) -> Result<Response, ApiError> {
     let version = api_version(&uri, ApiVersion::has_custom_id)?;
     let user = user_from_path(&state, path)?;
-    let record = live(state.store().get_identity(user).await?)?;
+    let record = live(&state, state.store().get_identity(user).await?)?;
     json(StatusCode::OK, &identity_dto(&state, &record, version))
 }
 
@@ -184,8 +194,9 @@ async fn issue_token(
     let scopes = Scopes::from_request(body.string_list("scopes", "Scopes")?.as_deref(), version)?;
     let lifetime = lifetime(&body, version)?;
     let user = user_from_path(&state, path)?;
+    state.throttle(Operation::IssueAccessToken)?;
     let now = state.clock().now();
-    let record = live(state.store().mark_token_issued(user, now).await?)?;
+    let record = live(&state, state.store().mark_token_issued(user, now).await?)?;
     json(StatusCode::OK, &issue(&state, &record, &scopes, lifetime, now)?)
 }
 
@@ -197,7 +208,8 @@ async fn revoke(
 ) -> Result<StatusCode, ApiError> {
     api_version(&uri, all)?;
     let user = user_from_path(&state, path)?;
-    live(state.store().revoke_tokens(user).await?)?;
+    state.throttle(Operation::RevokeAccessTokens)?;
+    live(&state, state.store().revoke_tokens(user).await?)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -209,9 +221,13 @@ async fn delete(
 ) -> Result<StatusCode, ApiError> {
     api_version(&uri, all)?;
     let user = user_from_path(&state, path)?;
+    state.throttle(Operation::DeleteIdentity)?;
     let now = state.clock().now();
     match state.store().delete_identity(user, now).await? {
         None => Err(ApiError::identity_not_owned()),
-        Some(_) => Ok(StatusCode::NO_CONTENT),
+        Some(record) => {
+            state.observe(&record);
+            Ok(StatusCode::NO_CONTENT)
+        }
     }
 }

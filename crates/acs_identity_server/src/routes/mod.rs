@@ -1,7 +1,9 @@
 //! The router: one module per group of ACS routes.
 
+mod access;
 mod access_tokens;
 mod identities;
+mod teams_user;
 mod well_known;
 
 use acs_identity_core::hmac::percent_decode;
@@ -24,10 +26,13 @@ pub fn app(state: AppState) -> Router {
         .without_v07_checks()
         .merge(identities::router())
         .merge(access_tokens::router())
+        .merge(teams_user::router())
+        .merge(access::router())
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
     Router::new()
         .without_v07_checks()
         .merge(well_known::router())
+        .merge(access::exchange_router())
         .merge(api)
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })

@@ -95,3 +95,31 @@ async fn odd_but_valid_input_never_5xx() {
         }
     }
 }
+
+#[tokio::test]
+async fn throttled_operations_get_429_with_retry_after() {
+    use acs_identity_server::throttle::{Limit, Operation};
+    let s = TestServer::start_with(
+        |c| {
+            c.throttle
+                .limits
+                .insert(Operation::IssueAccessToken, Limit { window_seconds: 60, max_requests: 3 });
+        },
+        std::sync::Arc::new(acs_identity_core::SystemClock),
+    )
+    .await;
+    let id = s.create_user().await;
+    let path = format!("/identities/{}/:issueAccessToken?api-version=2023-10-01", encode_id(&id));
+    for _ in 0..3 {
+        assert_eq!(s.post(&path, json!({"scopes": ["chat"]})).await.status, StatusCode::OK);
+    }
+    let r = s.post(&path, json!({"scopes": ["chat"]})).await;
+    r.assert_error(429, "TooManyRequests");
+    let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    // Other operations are not limited.
+    assert_eq!(
+        s.request(Method::POST, "/identities?api-version=2023-10-01").send().await.status,
+        StatusCode::CREATED
+    );
+}

@@ -2,6 +2,7 @@
 //! real HMAC signatures.
 
 mod auth;
+mod entra;
 mod errors;
 mod identities;
 mod lifecycle;

@@ -1,0 +1,539 @@
+//! The `acs-identity` binary's client commands against the binary's own `serve`.
+//!
+//! Each test starts `acs-identity serve` on a fresh data directory and a free loopback port,
+//! then runs client commands with `--ca-file <data dir>/tls/ca.pem` and checks their stdout,
+//! stderr and exit codes.
+#![cfg(unix)]
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_acs-identity");
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Variables of the caller that would change what the binary does.
+const CLEARED_ENV: [&str; 3] =
+    ["COMMUNICATION_SERVICES_CONNECTION_STRING", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"];
+
+/// A command with a clean environment: no `ACSID_*`, no connection string, no CA variables.
+fn command() -> Command {
+    let mut cmd = Command::new(BIN);
+    for (key, _) in std::env::vars_os() {
+        let key_text = key.to_string_lossy();
+        if key_text.starts_with("ACSID_") || CLEARED_ENV.contains(&key_text.as_ref()) {
+            cmd.env_remove(&key);
+        }
+    }
+    cmd.env("NO_COLOR", "1").stdin(Stdio::null());
+    cmd
+}
+
+/// A running `acs-identity serve`, killed when dropped.
+struct Server {
+    child: Child,
+    endpoint: String,
+    connection_string: String,
+    data_dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start() -> Server {
+        let data_dir = tempfile::tempdir().unwrap();
+        let mut child = command()
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(data_dir.path())
+            .args(["--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start acs-identity serve");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel::<String>();
+        thread::spawn(move || {
+            // Keep draining so the server never blocks on a full pipe.
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut server =
+            Server { child, endpoint: String::new(), connection_string: String::new(), data_dir };
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        while server.endpoint.is_empty() || server.connection_string.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line =
+                rx.recv_timeout(left).expect("serve prints its endpoint and connection string");
+            let line = line.trim();
+            if let Some(endpoint) = line.strip_prefix("acs-identity is serving at ") {
+                endpoint.clone_into(&mut server.endpoint);
+            } else if line.starts_with("endpoint=") {
+                line.clone_into(&mut server.connection_string);
+            }
+        }
+        assert!(server.endpoint.starts_with("https://127.0.0.1:"), "{}", server.endpoint);
+        assert!(server.ca().is_file());
+        server
+    }
+
+    fn ca(&self) -> PathBuf {
+        self.data_dir.path().join("tls").join("ca.pem")
+    }
+
+    fn access_key(&self) -> &str {
+        self.connection_string.split_once(";accesskey=").unwrap().1
+    }
+
+    /// A client command with the connection string in its environment and `--ca-file`.
+    fn client(&self, args: &[&str]) -> Command {
+        let mut cmd = command();
+        cmd.env("COMMUNICATION_SERVICES_CONNECTION_STRING", &self.connection_string);
+        cmd.args(args).arg("--ca-file").arg(self.ca());
+        cmd
+    }
+
+    /// Runs a client command to completion.
+    fn run(&self, args: &[&str]) -> Run {
+        Run::of(&mut self.client(args))
+    }
+
+    /// Runs a client command and returns its stdout as JSON; it must succeed.
+    fn json(&self, args: &[&str]) -> Value {
+        let run = self.run(args);
+        run.assert_ok();
+        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
+    }
+
+    /// Creates a user and returns its id.
+    fn create_user(&self) -> String {
+        self.json(&["user", "create", "--output", "json"])["id"].as_str().unwrap().to_owned()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A finished command.
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn of(cmd: &mut Command) -> Run {
+        let Output { status, stdout, stderr } = cmd.output().expect("run acs-identity");
+        Run {
+            code: status.code(),
+            stdout: String::from_utf8(stdout).unwrap(),
+            stderr: String::from_utf8(stderr).unwrap(),
+        }
+    }
+
+    #[track_caller]
+    fn assert_ok(&self) {
+        assert_eq!(self.code, Some(0), "stdout: {}\nstderr: {}", self.stdout, self.stderr);
+    }
+
+    #[track_caller]
+    fn assert_code(&self, code: i32) {
+        assert_eq!(self.code, Some(code), "stdout: {}\nstderr: {}", self.stdout, self.stderr);
+    }
+
+    /// The value of a `label: value` row of a table.
+    #[track_caller]
+    fn row(&self, label: &str) -> &str {
+        let prefix = format!("{label}:");
+        self.stdout
+            .lines()
+            .find_map(|line| line.strip_prefix(&prefix))
+            .map(str::trim)
+            .unwrap_or_else(|| panic!("no row {label:?} in\n{}", self.stdout))
+    }
+}
+
+fn assert_user_id(id: &str) {
+    assert!(id.starts_with("8:acs:") && id.len() == "8:acs:".len() + 36 + 1 + 36, "{id}");
+}
+
+// ---- users ----------------------------------------------------------------------------------
+
+#[test]
+fn user_create_prints_a_table_or_json() {
+    let server = Server::start();
+    let table = server.run(&["user", "create"]);
+    table.assert_ok();
+    assert_user_id(table.row("id"));
+    assert_eq!(table.stdout.lines().count(), 1, "{}", table.stdout);
+
+    let table = server.run(&["user", "create", "--scopes", "chat,voip", "--expires-in", "90"]);
+    table.assert_ok();
+    assert_user_id(table.row("id"));
+    assert!(table.row("token").starts_with("eyJ"));
+    assert!(table.row("expires on").ends_with("(in 1h 29m)"), "{}", table.stdout);
+
+    let json = server.json(&["user", "create", "--scopes", "voip.join", "--output", "json"]);
+    assert_user_id(json["id"].as_str().unwrap());
+    assert!(json["token"].as_str().unwrap().starts_with("eyJ"));
+    assert!(json["expiresOn"].as_str().unwrap().ends_with('Z'), "{json}");
+
+    let plain = server.json(&["user", "create", "--output", "json"]);
+    assert_eq!(plain.as_object().unwrap().len(), 1, "only the id: {plain}");
+}
+
+#[test]
+fn custom_id_returns_the_same_user_and_show_reads_it() {
+    let server = Server::start();
+    let first =
+        server.json(&["user", "create", "--custom-id", "alice@contoso.com", "--output", "json"]);
+    let again =
+        server.json(&["user", "create", "--custom-id", "alice@contoso.com", "--output", "json"]);
+    assert_eq!(first["id"], again["id"]);
+    assert_eq!(first["customId"], "alice@contoso.com");
+    let id = first["id"].as_str().unwrap();
+
+    let show = server.run(&["user", "show", id]);
+    show.assert_ok();
+    assert_eq!(show.row("id"), id);
+    assert_eq!(show.row("custom id"), "alice@contoso.com");
+    assert_eq!(show.row("last token issued"), "never");
+
+    server.run(&["token", "issue", id, "--scopes", "chat"]).assert_ok();
+    let show = server.json(&["user", "show", id, "--output", "json"]);
+    assert!(show["lastTokenIssuedAt"].is_string(), "{show}");
+
+    // An explicit --api-version wins: 2023-10-01 has no user details.
+    let old = server.run(&["user", "show", id, "--api-version", "2023-10-01"]);
+    old.assert_code(2);
+    assert!(old.stderr.contains("2025-03-02-preview"), "{}", old.stderr);
+}
+
+#[test]
+fn deleted_user_cannot_get_a_token() {
+    let server = Server::start();
+    let id = server.create_user();
+    let delete = server.run(&["user", "delete", &id]);
+    delete.assert_ok();
+    assert_eq!(delete.row("deleted"), id);
+
+    let issue = server.run(&["token", "issue", &id, "--scopes", "chat"]);
+    issue.assert_code(2);
+    assert_eq!(issue.stdout, "");
+    assert_eq!(issue.stderr, "error: 404 IdentityNotFound: The identity has been deleted.\n");
+
+    let foreign = "8:acs:11111111-2222-3333-4444-555555555555_00000000-0000-0000-0000-000000000001";
+    let revoke = server.run(&["token", "revoke", foreign]);
+    revoke.assert_code(2);
+    assert_eq!(
+        revoke.stderr,
+        "error: 401 IdentityNotOwned: Provided identity doesn't belong to the resource.\n"
+    );
+}
+
+// ---- tokens ---------------------------------------------------------------------------------
+
+#[test]
+fn token_issue_decode_verify_and_revoke() {
+    let server = Server::start();
+    let id = server.create_user();
+
+    let table = server.run(&["token", "issue", &id, "--scopes", "chat,voip", "--expires-in", "60"]);
+    table.assert_ok();
+    let expires_on = table.row("expires on");
+    assert!(expires_on.contains("(in 59m ") || expires_on.ends_with("(in 1h 0m)"), "{expires_on}");
+    let issued = server.json(&["token", "issue", &id, "--scopes", "chat,voip", "--output", "json"]);
+    assert_eq!(issued["id"], id.as_str());
+    let token = issued["token"].as_str().unwrap().to_owned();
+
+    // decode: offline, no connection string needed.
+    let decode = Run::of(command().args(["token", "decode", &token]));
+    decode.assert_ok();
+    assert_eq!(decode.row("user"), id);
+    assert_eq!(decode.row("scopes"), "chat, voip");
+    assert!(decode.row("expires").contains("(expires in 23h 59m)"), "{}", decode.stdout);
+    assert!(decode.stdout.contains("claim:     acsScope: chat,voip"), "{}", decode.stdout);
+    assert!(decode.stdout.contains("header:    alg: ES256"), "{}", decode.stdout);
+    let decoded: Value = serde_json::from_str(
+        &Run::of(command().args(["token", "decode", &token, "--output", "json"])).stdout,
+    )
+    .unwrap();
+    assert_eq!(decoded["claims"]["skypeid"], &id[2..]);
+    assert_eq!(decoded["header"]["typ"], "JWT");
+    assert_eq!(decoded["expired"], false);
+    assert_eq!(decoded["scopes"], serde_json::json!(["chat", "voip"]));
+
+    let bad = Run::of(command().args(["token", "decode", "not-a-token"]));
+    bad.assert_code(2);
+    assert!(bad.stderr.starts_with("error: not a JWT"), "{}", bad.stderr);
+
+    // verify: the service's validation endpoint.
+    let verify = server.run(&["token", "verify", &token]);
+    verify.assert_ok();
+    assert_eq!(verify.row("valid"), "yes");
+    assert_eq!(verify.row("user"), id);
+    assert_eq!(verify.row("scopes"), "chat, voip");
+
+    let revoke = server.run(&["token", "revoke", &id]);
+    revoke.assert_ok();
+    assert_eq!(revoke.row("revoked all tokens of"), id);
+
+    let verify = server.run(&["token", "verify", &token]);
+    verify.assert_code(1);
+    assert_eq!(verify.row("valid"), "no");
+    assert_eq!(verify.row("reason"), "revoked");
+    let verify = server.run(&["token", "verify", &token, "--output", "json"]);
+    verify.assert_code(1);
+    let verdict: Value = serde_json::from_str(&verify.stdout).unwrap();
+    assert_eq!(verdict["valid"], false);
+    assert_eq!(verdict["reason"], "revoked");
+
+    // A token issued after the revoke is valid; it can come from stdin.
+    let fresh = server.json(&["token", "issue", &id, "--scopes", "chat", "--output", "json"]);
+    let fresh = fresh["token"].as_str().unwrap();
+    let mut child = server
+        .client(&["token", "verify", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), format!("{fresh}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8(out.stdout).unwrap().contains("valid:      yes"));
+}
+
+#[test]
+fn scopes_and_lifetimes_are_checked() {
+    let server = Server::start();
+    let id = server.create_user();
+    let short = server.run(&["token", "issue", &id, "--scopes", "chat", "--expires-in", "59"]);
+    short.assert_code(2);
+    assert!(short.stderr.contains("60..=1440"), "{}", short.stderr);
+    let missing = server.run(&["token", "issue", &id]);
+    missing.assert_code(2);
+    assert!(missing.stderr.contains("--scopes"), "{}", missing.stderr);
+    let unknown = server.run(&["token", "issue", &id, "--scopes", "email"]);
+    unknown.assert_code(2);
+    assert!(unknown.stderr.starts_with("error: 400 ValidationError: "), "{}", unknown.stderr);
+}
+
+// ---- bulk creation --------------------------------------------------------------------------
+
+#[test]
+fn bulk_create_writes_one_json_line_per_user() {
+    let server = Server::start();
+    let run = server.run(&[
+        "user",
+        "create",
+        "--count",
+        "50",
+        "--concurrency",
+        "8",
+        "--scopes",
+        "chat",
+        "--expires-in",
+        "60",
+    ]);
+    run.assert_ok();
+    let lines: Vec<Value> =
+        run.stdout.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    assert_eq!(lines.len(), 50);
+    let ids: HashSet<&str> = lines.iter().map(|l| l["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 50, "50 distinct users");
+    let tokens: HashSet<&str> = lines.iter().map(|l| l["token"].as_str().unwrap()).collect();
+    assert_eq!(tokens.len(), 50);
+    assert!(lines.iter().all(|l| l["expiresOn"].is_string()));
+    assert_eq!(run.stderr, "created 50 of 50\n", "no progress bar without a terminal");
+
+    // --out writes the lines to a file; without scopes a line is just the id.
+    let out = server.data_dir.path().join("users.jsonl");
+    let run = server.run(&["user", "create", "--count", "7", "--out", out.to_str().unwrap()]);
+    run.assert_ok();
+    assert_eq!(run.stdout, "");
+    let text = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<Value> = text.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    assert_eq!(lines.len(), 7);
+    assert!(lines.iter().all(|l| l.as_object().unwrap().len() == 1 && l["id"].is_string()));
+}
+
+#[test]
+fn bulk_create_stops_cleanly_on_ctrl_c() {
+    let server = Server::start();
+    let mut child = server
+        .client(&["user", "create", "--count", "1000000", "--concurrency", "4"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    while lines.len() < 20 {
+        line.clear();
+        assert!(stdout.read_line(&mut line).unwrap() > 0, "output ended early");
+        lines.push(line.clone());
+    }
+    let status = Command::new("kill").arg("-INT").arg(child.id().to_string()).status().unwrap();
+    assert!(status.success());
+    loop {
+        line.clear();
+        if stdout.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        lines.push(line.clone());
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr, format!("created {} of 1000000\n", lines.len()));
+    assert!(lines.len() < 1_000_000);
+    for line in &lines {
+        let user: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+        assert_user_id(user["id"].as_str().unwrap());
+    }
+}
+
+#[test]
+fn bulk_create_stops_at_the_first_error() {
+    let server = Server::start();
+    let run = server.run(&["user", "create", "--count", "5", "--scopes", "email"]);
+    run.assert_code(2);
+    assert_eq!(run.stdout, "");
+    assert!(
+        run.stderr.starts_with("created 0 of 5\nerror: 400 ValidationError: "),
+        "{}",
+        run.stderr
+    );
+}
+
+// ---- keys, connection strings and TLS -------------------------------------------------------
+
+#[test]
+fn keys_list_prints_the_connection_string_the_server_printed() {
+    let server = Server::start();
+    let listen = server.endpoint.strip_prefix("https://").unwrap();
+    // keys list reads the same configuration as serve; this server listens on a chosen port.
+    let run = Run::of(
+        command()
+            .args(["keys", "list", "--output", "json", "--data-dir"])
+            .arg(server.data_dir.path())
+            .env("ACSID_LISTEN", listen),
+    );
+    run.assert_ok();
+    let keys: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(keys["endpoint"], server.endpoint.as_str());
+    assert_eq!(keys["keys"][0]["name"], "primary");
+    assert_eq!(keys["keys"][0]["connectionString"], server.connection_string.as_str());
+    assert_eq!(keys["keys"][0]["key"], server.access_key());
+
+    // The secondary key works too.
+    let secondary = keys["keys"][1]["connectionString"].as_str().unwrap();
+    let run = Run::of(
+        command()
+            .args(["user", "create", "--connection-string", secondary, "--ca-file"])
+            .arg(server.ca()),
+    );
+    run.assert_ok();
+}
+
+#[test]
+fn bad_connection_strings_are_named_without_the_key() {
+    let server = Server::start();
+    let key = server.access_key().to_owned();
+    let not_base64 = format!("endpoint={}/;accesskey={key}!", server.endpoint);
+    let bad_scheme = format!("endpoint=ftp://127.0.0.1/;accesskey={key}");
+    for connection_string in [not_base64.as_str(), bad_scheme.as_str(), key.as_str()] {
+        let run = Run::of(
+            command()
+                .args(["user", "create", "--ca-file"])
+                .arg(server.ca())
+                .env("COMMUNICATION_SERVICES_CONNECTION_STRING", connection_string),
+        );
+        run.assert_code(2);
+        assert!(run.stderr.starts_with("error: invalid connection string: "), "{}", run.stderr);
+        assert!(!run.stderr.contains(&key[..16]), "the key leaked: {}", run.stderr);
+        assert_eq!(run.stdout, "");
+    }
+
+    let missing = Run::of(command().args(["user", "create"]));
+    missing.assert_code(2);
+    assert!(
+        missing.stderr.contains("COMMUNICATION_SERVICES_CONNECTION_STRING"),
+        "{}",
+        missing.stderr
+    );
+
+    // A well-formed string with a wrong key: the service's 401, no key in sight.
+    let wrong_key = format!(
+        "endpoint={}/;accesskey=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+        server.endpoint
+    );
+    let run = Run::of(
+        command()
+            .args(["user", "create", "--connection-string", &wrong_key, "--ca-file"])
+            .arg(server.ca()),
+    );
+    run.assert_code(2);
+    assert_eq!(run.stderr, "error: 401 Denied: Denied by the resource provider.\n");
+
+    // Help shows that the variable is read, never its value.
+    let help = server.run(&["user", "create", "--help"]);
+    help.assert_ok();
+    assert!(help.stdout.contains("COMMUNICATION_SERVICES_CONNECTION_STRING"), "{}", help.stdout);
+    assert!(!help.stdout.contains(&key[..16]), "{}", help.stdout);
+}
+
+#[test]
+fn the_development_ca_is_found_from_the_environment_or_the_error_says_how() {
+    let server = Server::start();
+    for var in ["SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"] {
+        let run = Run::of(
+            command()
+                .args(["user", "create"])
+                .env("COMMUNICATION_SERVICES_CONNECTION_STRING", &server.connection_string)
+                .env(var, server.ca()),
+        );
+        run.assert_ok();
+        assert_user_id(run.row("id"));
+    }
+    let run = Run::of(
+        command()
+            .args(["user", "create"])
+            .env("COMMUNICATION_SERVICES_CONNECTION_STRING", &server.connection_string),
+    );
+    run.assert_code(2);
+    assert!(run.stderr.contains("--ca-file"), "{}", run.stderr);
+    assert!(run.stderr.contains("not trusted"), "{}", run.stderr);
+
+    let missing = Path::new("/nonexistent/ca.pem");
+    let run = Run::of(
+        command()
+            .args(["user", "create", "--ca-file"])
+            .arg(missing)
+            .env("COMMUNICATION_SERVICES_CONNECTION_STRING", &server.connection_string),
+    );
+    run.assert_code(2);
+    assert!(run.stderr.contains("cannot read the CA file /nonexistent/ca.pem"), "{}", run.stderr);
+}
+
+#[test]
+fn completions_are_generated_for_each_shell() {
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let run = Run::of(command().args(["completions", shell]));
+        run.assert_ok();
+        assert!(run.stdout.contains("acs-identity"), "{shell}");
+        assert!(run.stdout.contains("verify"), "{shell}: token verify is completed");
+    }
+    let run = Run::of(command().args(["completions", "tcsh"]));
+    run.assert_code(2);
+}

@@ -1,0 +1,501 @@
+//! Teams Phone extensibility and Entra user access (`/access/...`).
+//!
+//! - `POST /access/teamsExtension/:exchangeAccessToken` and
+//!   `GET|PUT|DELETE /access/teamsExtension/tenants/{tenantId}/assignments/{objectId}`:
+//!   2025-03-02-preview, 2025-06-30, 2026-07-22, 2026-09-23.
+//! - `POST /access/entra/:exchangeAccessToken`, `GET|PATCH /access/entra/assignments` and
+//!   `GET|PUT|DELETE /access/entra/assignments/{objectId}`: 2025-03-02-preview.
+//!
+//! The exchanges are authenticated by the end user's own Entra token (`Authorization:
+//! Bearer`), over HTTPS only; the assignment routes like every other management route.
+
+use acs_identity_core::entra::{EntraClaims, IDENTITY_API_AUDIENCES, TEAMS_AUDIENCES};
+use acs_identity_core::store::{EntraAssignment, TeamsExtensionAssignment};
+use acs_identity_core::ApiVersion;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::middleware::map_response;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use bytes::Bytes;
+use serde::Serialize;
+use serde_json::Value;
+use time::{Duration, OffsetDateTime};
+
+use crate::api::{AccessToken, Identity, IdentityAccessTokenResult, JsonObject};
+use crate::auth::bearer_token;
+use crate::error::ApiError;
+use crate::layers::supported_versions;
+use crate::routes::{api_version, json};
+use crate::serve::Transport;
+use crate::AppState;
+
+/// Scope of Teams Phone extensibility tokens.
+const TEAMS_EXTENSION_SCOPE: &str = "TeamsExtension.ManageCalls";
+/// Default and largest page of `GET /access/entra/assignments`.
+const DEFAULT_PAGE: u32 = 100;
+const MAX_PAGE: u32 = 1000;
+/// Most changes one `PATCH /access/entra/assignments` may carry.
+const MAX_PATCH: usize = 1000;
+
+/// Routes authenticated by the caller's own Entra token.
+pub(crate) fn exchange_router() -> Router<AppState> {
+    Router::new()
+        .without_v07_checks()
+        .route(
+            "/access/teamsExtension/:exchangeAccessToken",
+            post(teams_extension_exchange)
+                .layer(map_response(supported_versions(ApiVersion::has_teams_extension))),
+        )
+        .route(
+            "/access/entra/:exchangeAccessToken",
+            post(entra_exchange).layer(map_response(supported_versions(ApiVersion::has_entra))),
+        )
+}
+
+/// Assignment management, behind the Identity API's authentication.
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .without_v07_checks()
+        .route(
+            "/access/teamsExtension/tenants/{tenant_id}/assignments/{object_id}",
+            get(get_teams_assignment)
+                .put(put_teams_assignment)
+                .delete(delete_teams_assignment)
+                .layer(map_response(supported_versions(ApiVersion::has_teams_extension))),
+        )
+        .route(
+            "/access/entra/assignments",
+            get(list_entra_assignments)
+                .patch(patch_entra_assignments)
+                .layer(map_response(supported_versions(ApiVersion::has_entra))),
+        )
+        .route(
+            "/access/entra/assignments/{object_id}",
+            get(get_entra_assignment)
+                .put(put_entra_assignment)
+                .delete(delete_entra_assignment)
+                .layer(map_response(supported_versions(ApiVersion::has_entra))),
+        )
+}
+
+/// A lower-case GUID, or a 400 naming `target`.
+fn guid(value: &str, target: &str) -> Result<String, ApiError> {
+    match uuid::Uuid::parse_str(value) {
+        Ok(u) if value.len() == 36 => Ok(u.as_hyphenated().to_string()),
+        _ => Err(ApiError::validation(
+            format!("{target}: '{}' is not a valid GUID.", short(value)),
+            target,
+        )),
+    }
+}
+
+fn short(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control()).take(64).collect()
+}
+
+fn body_or_413(body: Result<Bytes, BytesRejection>, state: &AppState) -> Result<Bytes, ApiError> {
+    match body {
+        Ok(b) if b.len() <= state.http().max_body_bytes => Ok(b),
+        Ok(_) => Err(ApiError::payload_too_large(state.http().max_body_bytes)),
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            Err(ApiError::payload_too_large(state.http().max_body_bytes))
+        }
+        Err(_) => Err(ApiError::validation("The request body could not be read.", "body")),
+    }
+}
+
+/// Verifies the caller's bearer token for `audiences`; every failure is 401 InvalidAccessToken.
+async fn caller(
+    state: &AppState,
+    headers: &HeaderMap,
+    transport: Option<Extension<Transport>>,
+    audiences: &[&str],
+) -> Result<EntraClaims, ApiError> {
+    if transport.map(|t| t.0) != Some(Transport::Https) {
+        return Err(ApiError::invalid_access_token());
+    }
+    let token = bearer_token(headers).ok_or_else(ApiError::invalid_access_token)?;
+    let (claims, _) =
+        state.entra().verify(token, audiences, state.clock().now()).await.map_err(|e| {
+            tracing::info!(reason = %e, "exchange token refused");
+            ApiError::invalid_access_token()
+        })?;
+    if claims.tid.is_none() || claims.oid.is_none() || claims.app_id.is_none() {
+        return Err(ApiError::invalid_access_token());
+    }
+    Ok(claims)
+}
+
+fn exchanged(
+    state: &AppState,
+    raw_suffix: String,
+    scp: u32,
+    scopes: &str,
+    claims: &EntraClaims,
+    now: OffsetDateTime,
+) -> Result<Response, ApiError> {
+    let resource = state.resource();
+    let skypeid = format!("acs:{resource}_{raw_suffix}");
+    let expires_on = claims.exp.min(now + Duration::hours(24));
+    let issued = state
+        .issuer()
+        .issue_subject(skypeid.clone(), scp, scopes.to_owned(), now, expires_on)
+        .map_err(|e| ApiError::internal(&e))?;
+    json(
+        StatusCode::OK,
+        &IdentityAccessTokenResult {
+            identity: Identity {
+                id: format!("8:{skypeid}"),
+                custom_id: None,
+                last_token_issued_at: None,
+            },
+            access_token: Some(AccessToken::new(issued.token, issued.expires_on)),
+        },
+    )
+}
+
+fn lower(s: &Option<String>) -> String {
+    s.as_deref().unwrap_or_default().to_ascii_lowercase()
+}
+
+/// `POST /access/teamsExtension/:exchangeAccessToken`: an assigned Teams user's or
+/// resource account's Entra token for an ACS token of `8:acs:<resource>_<tenant>_<user>`.
+async fn teams_extension_exchange(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    transport: Option<Extension<Transport>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    api_version(&uri, ApiVersion::has_teams_extension)?;
+    JsonObject::parse(&body_or_413(body, &state)?, false)?;
+    state.throttle(crate::throttle::Operation::ExchangeTokens)?;
+    let claims = caller(&state, &headers, transport, TEAMS_AUDIENCES).await?;
+    if !claims.scopes.contains(TEAMS_EXTENSION_SCOPE) {
+        return Err(ApiError::invalid_access_token());
+    }
+    let (tid, oid, app) = (lower(&claims.tid), lower(&claims.oid), lower(&claims.app_id));
+    let assignment = state.store().get_teams_extension_assignment(&tid, &oid).await?;
+    let allowed = assignment.is_some_and(|a| {
+        a.client_ids.as_ref().is_none_or(|ids| ids.iter().any(|c| c.eq_ignore_ascii_case(&app)))
+    });
+    if !allowed {
+        return Err(ApiError::not_assigned());
+    }
+    exchanged(&state, format!("{tid}_{oid}"), 1792, "voip", &claims, state.clock().now())
+}
+
+/// `POST /access/entra/:exchangeAccessToken`: an assigned Entra user's token for an ACS
+/// token of `8:acs:<resource>_wf_<tenant>_<user>`.
+async fn entra_exchange(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    transport: Option<Extension<Transport>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    api_version(&uri, ApiVersion::has_entra)?;
+    JsonObject::parse(&body_or_413(body, &state)?, false)?;
+    state.throttle(crate::throttle::Operation::ExchangeTokens)?;
+    let claims = caller(&state, &headers, transport, IDENTITY_API_AUDIENCES).await?;
+    let (tid, oid, app) = (lower(&claims.tid), lower(&claims.oid), lower(&claims.app_id));
+    let mut candidates = vec![oid.clone(), tid.clone()];
+    candidates.extend(claims.groups.iter().map(|g| g.to_ascii_lowercase()));
+    let found = state.store().find_entra_assignments(&tid, &candidates).await?;
+    let allowed = found.iter().any(|a| {
+        let principal = match a.principal_type.as_str() {
+            "user" => a.object_id == oid,
+            "tenant" => a.object_id == tid,
+            "group" => claims.groups.iter().any(|g| g.eq_ignore_ascii_case(&a.object_id)),
+            _ => false,
+        };
+        principal && a.client_ids.iter().any(|c| c.eq_ignore_ascii_case(&app))
+    });
+    if !allowed {
+        return Err(ApiError::not_assigned());
+    }
+    exchanged(&state, format!("wf_{tid}_{oid}"), 1792, "voip,chat", &claims, state.clock().now())
+}
+
+#[derive(Serialize)]
+struct TeamsAssignmentDto {
+    #[serde(rename = "objectId")]
+    object_id: String,
+    #[serde(rename = "tenantId")]
+    tenant_id: String,
+    #[serde(rename = "principalType")]
+    principal_type: String,
+    #[serde(rename = "clientIds", skip_serializing_if = "Option::is_none")]
+    client_ids: Option<Vec<String>>,
+}
+
+impl From<TeamsExtensionAssignment> for TeamsAssignmentDto {
+    fn from(a: TeamsExtensionAssignment) -> Self {
+        TeamsAssignmentDto {
+            object_id: a.object_id,
+            tenant_id: a.tenant_id,
+            principal_type: a.principal_type,
+            client_ids: a.client_ids,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct EntraAssignmentDto {
+    #[serde(rename = "objectId")]
+    object_id: String,
+    #[serde(rename = "tenantId")]
+    tenant_id: String,
+    #[serde(rename = "principalType")]
+    principal_type: String,
+    #[serde(rename = "clientIds")]
+    client_ids: Vec<String>,
+}
+
+impl From<EntraAssignment> for EntraAssignmentDto {
+    fn from(a: EntraAssignment) -> Self {
+        EntraAssignmentDto {
+            object_id: a.object_id,
+            tenant_id: a.tenant_id,
+            principal_type: a.principal_type,
+            client_ids: a.client_ids,
+        }
+    }
+}
+
+fn path_pair(
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<(String, String), ApiError> {
+    let Path((t, o)) = path.map_err(|_| ApiError::validation("The path is not valid.", "path"))?;
+    Ok((guid(&t, "tenantId")?, guid(&o, "objectId")?))
+}
+
+fn path_one(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    let Path(o) = path.map_err(|_| ApiError::validation("The path is not valid.", "path"))?;
+    guid(&o, "objectId")
+}
+
+fn client_ids(body: &JsonObject, required: bool) -> Result<Option<Vec<String>>, ApiError> {
+    let ids = body.string_list("clientIds", "clientIds")?;
+    if required && ids.is_none() {
+        return Err(ApiError::validation(
+            "clientIds: The clientIds field is required.",
+            "clientIds",
+        ));
+    }
+    ids.map(|ids| ids.iter().map(|c| guid(c, "clientIds")).collect::<Result<Vec<_>, _>>())
+        .transpose()
+}
+
+fn principal_type(body: &JsonObject, allowed: &[&str]) -> Result<String, ApiError> {
+    match body.string("principalType", "principalType")? {
+        Some(p) if allowed.contains(&p.as_str()) => Ok(p),
+        Some(p) => Err(ApiError::validation(
+            format!("principalType: '{}' is not one of {}.", short(&p), allowed.join(", ")),
+            "principalType",
+        )),
+        None => Err(ApiError::validation(
+            "principalType: The principalType field is required.",
+            "principalType",
+        )),
+    }
+}
+
+async fn get_teams_assignment(
+    State(state): State<AppState>,
+    uri: Uri,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Response, ApiError> {
+    api_version(&uri, ApiVersion::has_teams_extension)?;
+    let (tenant, object) = path_pair(path)?;
+    let a = state
+        .store()
+        .get_teams_extension_assignment(&tenant, &object)
+        .await?
+        .ok_or_else(ApiError::assignment_not_found)?;
+    json(StatusCode::OK, &TeamsAssignmentDto::from(a))
+}
+
+async fn put_teams_assignment(
+    State(state): State<AppState>,
+    uri: Uri,
+    path: Result<Path<(String, String)>, PathRejection>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    api_version(&uri, ApiVersion::has_teams_extension)?;
+    let (tenant_id, object_id) = path_pair(path)?;
+    let body = JsonObject::parse(&body, true)?;
+    let a = TeamsExtensionAssignment {
+        tenant_id,
+        object_id,
+        principal_type: principal_type(&body, &["user", "resourceAccount"])?,
+        client_ids: client_ids(&body, false)?,
+    };
+    let created = state.store().put_teams_extension_assignment(a.clone()).await?;
+    json(if created { StatusCode::CREATED } else { StatusCode::OK }, &TeamsAssignmentDto::from(a))
+}
+
+async fn delete_teams_assignment(
+    State(state): State<AppState>,
+    uri: Uri,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    api_version(&uri, ApiVersion::has_teams_extension)?;
+    let (tenant, object) = path_pair(path)?;
+    state.store().delete_teams_extension_assignment(&tenant, &object).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn entra_request(object_id: String, body: &JsonObject) -> Result<EntraAssignment, ApiError> {
+    let tenant = body.string("tenantId", "tenantId")?.ok_or_else(|| {
+        ApiError::validation("tenantId: The tenantId field is required.", "tenantId")
+    })?;
+    Ok(EntraAssignment {
+        object_id,
+        tenant_id: guid(&tenant, "tenantId")?,
+        principal_type: principal_type(body, &["user", "group", "tenant"])?,
+        client_ids: client_ids(body, true)?.unwrap_or_default(),
+    })
+}
+
+async fn get_entra_assignment(
+    State(state): State<AppState>,
+    uri: Uri,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    api_version(&uri, ApiVersion::has_entra)?;
+    let object = path_one(path)?;
+    let a = state
+        .store()
+        .get_entra_assignment(&object)
+        .await?
+        .ok_or_else(ApiError::assignment_not_found)?;
+    json(StatusCode::OK, &EntraAssignmentDto::from(a))
+}
+
+async fn put_entra_assignment(
+    State(state): State<AppState>,
+    uri: Uri,
+    path: Result<Path<String>, PathRejection>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    api_version(&uri, ApiVersion::has_entra)?;
+    let object = path_one(path)?;
+    let a = entra_request(object.clone(), &JsonObject::parse(&body, true)?)?;
+    let created = state.store().update_entra_assignments(vec![(object, Some(a.clone()))]).await?;
+    let status = if created.first().copied().unwrap_or(false) {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    json(status, &EntraAssignmentDto::from(a))
+}
+
+async fn delete_entra_assignment(
+    State(state): State<AppState>,
+    uri: Uri,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    api_version(&uri, ApiVersion::has_entra)?;
+    let object = path_one(path)?;
+    state.store().update_entra_assignments(vec![(object, None)]).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn query_param<'a>(uri: &'a Uri, name: &str) -> Option<&'a str> {
+    uri.query()?.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        k.eq_ignore_ascii_case(name).then_some(v)
+    })
+}
+
+#[derive(Serialize)]
+struct Page {
+    value: Vec<EntraAssignmentDto>,
+    #[serde(rename = "nextLink", skip_serializing_if = "Option::is_none")]
+    next_link: Option<String>,
+}
+
+async fn list_entra_assignments(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let version = api_version(&uri, ApiVersion::has_entra)?;
+    let size = match query_param(&uri, "maxpagesize") {
+        None => DEFAULT_PAGE,
+        Some(v) => {
+            v.parse::<u32>().ok().filter(|n| (1..=MAX_PAGE).contains(n)).ok_or_else(|| {
+                ApiError::validation(
+                    format!("maxpagesize must be within [1, {MAX_PAGE}]."),
+                    "maxpagesize",
+                )
+            })?
+        }
+    };
+    let after = match query_param(&uri, "continuationToken") {
+        Some(t) => Some(guid(t, "continuationToken")?),
+        None => None,
+    };
+    let mut items = state.store().list_entra_assignments(after.as_deref(), size + 1).await?;
+    let next_link = if items.len() > size as usize {
+        items.truncate(size as usize);
+        let last = items.last().map(|a| a.object_id.clone()).unwrap_or_default();
+        let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+        Some(format!("https://{host}/access/entra/assignments?api-version={version}&maxpagesize={size}&continuationToken={last}"))
+    } else {
+        None
+    };
+    json(
+        StatusCode::OK,
+        &Page { value: items.into_iter().map(EntraAssignmentDto::from).collect(), next_link },
+    )
+}
+
+async fn patch_entra_assignments(
+    State(state): State<AppState>,
+    uri: Uri,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    api_version(&uri, ApiVersion::has_entra)?;
+    let Value::Object(map) = serde_json::from_slice::<Value>(&body).map_err(|e| {
+        ApiError::validation(format!("The request body is not valid JSON: {e}."), "body")
+    })?
+    else {
+        return Err(ApiError::validation("The request body must be a JSON object.", "body"));
+    };
+    if map.len() > MAX_PATCH {
+        return Err(ApiError::validation(
+            format!("At most {MAX_PATCH} assignments may change at once."),
+            "body",
+        ));
+    }
+    let mut changes = Vec::with_capacity(map.len());
+    for (key, value) in map {
+        let object = guid(&key, "objectId")?;
+        let change = match value {
+            Value::Null => None,
+            Value::Object(o) => {
+                let o = JsonObject::parse(&serde_json::to_vec(&o).unwrap_or_default(), true)?;
+                Some(entra_request(object.clone(), &o)?)
+            }
+            _ => {
+                return Err(ApiError::validation(
+                    format!("{object}: must be an assignment or null."),
+                    "body",
+                ))
+            }
+        };
+        changes.push((object, change));
+    }
+    let upserted: Vec<EntraAssignmentDto> =
+        changes.iter().filter_map(|(_, c)| c.clone()).map(EntraAssignmentDto::from).collect();
+    state.store().update_entra_assignments(changes).await?;
+    if upserted.is_empty() {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    json(StatusCode::OK, &Page { value: upserted, next_link: None })
+}

@@ -1,0 +1,95 @@
+//! `POST /teamsUser/:exchangeAccessToken`: a Teams user's Entra token for an ACS token.
+//!
+//! REST reference: <https://learn.microsoft.com/rest/api/communication/identity/communication-identity/exchange-teams-user-access-token>.
+//! Served from 2021-03-31-preview1 on; the body is `{token}` in the previews and
+//! `{token, appId, userId}` from 2022-06-01. Authenticated like the other Identity routes
+//! (the resource's key or Entra token); the Teams user's token travels in the body.
+
+use acs_identity_core::entra::{EntraError, TEAMS_AUDIENCES};
+use acs_identity_core::ApiVersion;
+use axum::extract::State;
+use axum::http::{StatusCode, Uri};
+use axum::middleware::map_response;
+use axum::response::Response;
+use axum::routing::post;
+use axum::Router;
+use bytes::Bytes;
+
+use crate::api::{AccessToken, JsonObject};
+use crate::error::ApiError;
+use crate::layers::supported_versions;
+use crate::routes::{api_version, json};
+use crate::AppState;
+
+/// Scopes a Teams user token must carry at least one of.
+const TEAMS_SCOPES: &[&str] = &["Teams.ManageCalls", "Teams.ManageChats"];
+/// `scp` of ACS tokens for Teams users.
+const TEAMS_SCP: u32 = 780;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new().without_v07_checks().route(
+        "/teamsUser/:exchangeAccessToken",
+        post(exchange).layer(map_response(supported_versions(ApiVersion::has_teams_user_exchange))),
+    )
+}
+
+fn required(body: &JsonObject, name: &str, target: &'static str) -> Result<String, ApiError> {
+    match body.string(name, target)? {
+        Some(v) if !v.trim().is_empty() => Ok(v),
+        _ => {
+            Err(ApiError::validation(format!("{target}: The {target} field is required."), target))
+        }
+    }
+}
+
+async fn exchange(
+    State(state): State<AppState>,
+    uri: Uri,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let version = api_version(&uri, ApiVersion::has_teams_user_exchange)?;
+    let body = JsonObject::parse(&body, true)?;
+    let expected = if version.teams_exchange_requires_app_and_user() {
+        Some((required(&body, "appId", "AppId")?, required(&body, "userId", "UserId")?))
+    } else {
+        None
+    };
+    // An absent, empty, expired or otherwise invalid token is ACS's 401, not a 400.
+    let token = body.string("token", "token").ok().flatten().unwrap_or_default();
+    state.throttle(crate::throttle::Operation::ExchangeTokens)?;
+    let now = state.clock().now();
+    let (claims, cloud) = state.entra().verify(token.trim(), TEAMS_AUDIENCES, now).await.map_err(
+        |e: EntraError| {
+            tracing::info!(reason = %e, "Teams user token refused");
+            ApiError::invalid_access_token()
+        },
+    )?;
+    if !claims.scopes.iter().any(|s| TEAMS_SCOPES.contains(&s.as_str())) {
+        tracing::info!("Teams user token without a Teams scope");
+        return Err(ApiError::invalid_access_token());
+    }
+    let Some(oid) = claims.oid.clone() else { return Err(ApiError::invalid_access_token()) };
+    if let Some((app_id, user_id)) = expected {
+        if !claims.app_id.as_deref().is_some_and(|a| a.eq_ignore_ascii_case(app_id.trim())) {
+            return Err(ApiError::validation("AAD application is not the expected one.", "appId"));
+        }
+        if !oid.eq_ignore_ascii_case(user_id.trim()) {
+            return Err(ApiError::validation(
+                "Provided AAD token issued for unexpected user.",
+                "userId",
+            ));
+        }
+    }
+    let skypeid = format!("{}:{}", cloud.teams_prefix(), oid.to_ascii_lowercase());
+    let issued = state
+        .issuer()
+        .issue_subject(
+            skypeid,
+            TEAMS_SCP,
+            "voip,chat".to_owned(),
+            now,
+            claims.exp.min(now + time::Duration::hours(24)),
+        )
+        .map_err(|e| ApiError::internal(&e))?;
+    json(StatusCode::OK, &AccessToken::new(issued.token, issued.expires_on))
+}
