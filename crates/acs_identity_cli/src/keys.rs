@@ -1,12 +1,9 @@
 //! `acs-identity keys ...`.
 
-use std::sync::Arc;
-
 use acs_identity_core::hmac::KeyName;
-use acs_identity_core::store::ResourceStore;
 use acs_identity_server::serve::endpoint;
 use acs_identity_server::state::connection_string;
-use acs_identity_store::SqliteStore;
+use acs_identity_store::AnyStore;
 use anyhow::Context as _;
 use base64::Engine as _;
 use serde::Serialize;
@@ -50,21 +47,22 @@ struct KeysView {
 pub(crate) async fn run(cmd: KeysCommand) -> anyhow::Result<()> {
     let KeysCommand::List { common, output } = cmd;
     let config = crate::serve::load_config(&common, &serde_json::json!({}))?;
-    let path = config.database_path();
-    if !path.exists() {
+    let location = config.store_location()?;
+    if config.database_url.is_none() && !config.database_path().exists() {
         anyhow::bail!(
             "no resource in {}: start the service once with `acs-identity serve` to create it",
             config.data_dir.display()
         );
     }
-    let store = Arc::new(
-        SqliteStore::open(&path)
-            .await
-            .with_context(|| format!("cannot open {}", path.display()))?,
-    );
-    let state = store.load_resource().await?.context("the database holds no resource yet")?;
+    let store = AnyStore::open(&location).await.context("cannot open the store")?;
+    let state = store.shared().load_resource().await?.context("the store holds no resource yet")?;
     store.close().await;
-    let endpoint = endpoint("https", config.listen);
+    // A running service records the endpoint it actually bound (it may listen on port 0).
+    let endpoint = std::fs::read_to_string(crate::serve::endpoint_file(&config.data_dir))
+        .ok()
+        .map(|e| e.trim().to_owned())
+        .filter(|e| !e.is_empty())
+        .unwrap_or_else(|| endpoint("https", config.listen));
     let mut keys = Vec::new();
     for name in [KeyName::Primary, KeyName::Secondary] {
         let Some(rec) = state.access_keys.iter().find(|k| k.name == name) else { continue };

@@ -89,12 +89,28 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     let server = Server::start(&config).await?;
     print_banner(&server);
+    let endpoint_file = endpoint_file(&config.data_dir);
+    if let Err(e) = write_endpoint(&endpoint_file, &server.endpoint()) {
+        tracing::warn!(error = %e, "cannot record the endpoint for `keys list`");
+    }
     tracing::info!(endpoint = %server.endpoint(), http = ?server.http_addr(), "serving");
     shutdown_signal().await;
     tracing::info!("shutting down: finishing in-flight requests");
     server.shutdown().await;
+    let _ = std::fs::remove_file(&endpoint_file);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Where a running service records the HTTPS endpoint it bound, for `keys list`.
+pub(crate) fn endpoint_file(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.join("endpoint")
+}
+
+fn write_endpoint(path: &std::path::Path, endpoint: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, format!("{endpoint}\n"))?;
+    std::fs::rename(tmp, path)
 }
 
 fn print_banner(server: &Server) {
