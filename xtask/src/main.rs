@@ -3,6 +3,11 @@
 //! `cargo xtask test` installs what the test suite needs (the official Python SDK in a
 //! virtualenv under `target/`, the official JS SDK under `tests/compat/js`) and runs
 //! every test of the workspace. `.ci/run` calls exactly this.
+//!
+//! `cargo xtask bench` builds the release server and load generator and runs the
+//! benchmarks of BENCHMARKS.md (see `bench.rs` for its options).
+
+mod bench;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -14,8 +19,11 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(&args[1..]),
         Some("compat-setup") => compat_setup().map(|_| ()),
+        Some("bench") => bench::bench(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <test|compat-setup> [-- extra nextest args]");
+            eprintln!(
+                "usage: cargo xtask <test|compat-setup|bench> [-- extra nextest or bench args]"
+            );
             return ExitCode::from(2);
         }
     };

@@ -1,0 +1,920 @@
+//! `cargo xtask bench`: builds the release server and the load generator, runs every
+//! benchmark of BENCHMARKS.md against servers on loopback with fresh data directories,
+//! prints one table and writes it into BENCHMARKS.md.
+//!
+//! Options (after `--`): `--duration S` (10), `--warmup S` (2), `--connections N` (16),
+//! `--big` (also 10 M seeded users), `--users N` (10 000), `--big-users N` (10 000 000),
+//! `--sample N` (ids written for the load generator, 100 000), `--https`, `--no-pin`,
+//! `--no-write` (leave BENCHMARKS.md alone), `--only a,b` (scenarios or `rs256`, `seeded`),
+//! `--keep` (keep the temporary data directories), `--no-build` (use the binaries already built).
+
+use std::io::{BufRead as _, BufReader, BufWriter, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context as _};
+use serde_json::Value;
+
+use crate::root;
+
+const BEGIN: &str = "<!-- bench:begin (written by `cargo xtask bench`; edits inside are lost) -->";
+const END: &str = "<!-- bench:end -->";
+
+#[derive(Debug, Clone)]
+struct Options {
+    duration: f64,
+    warmup: f64,
+    connections: usize,
+    big: bool,
+    users: u64,
+    big_users: u64,
+    sample: u64,
+    https: bool,
+    pin: bool,
+    write: bool,
+    only: Option<Vec<String>>,
+    keep: bool,
+    build: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            duration: 10.0,
+            warmup: 2.0,
+            connections: 16,
+            big: false,
+            users: 10_000,
+            big_users: 10_000_000,
+            sample: 100_000,
+            https: false,
+            pin: true,
+            write: true,
+            only: None,
+            keep: false,
+            build: true,
+        }
+    }
+}
+
+const USAGE: &str =
+    "usage: cargo xtask bench [-- [--duration S] [--warmup S] [--connections N] [--big] \
+[--users N] [--big-users N] [--sample N] [--https] [--no-pin] [--no-write] [--only LIST] [--keep] \
+[--no-build]]";
+
+fn parse_options(args: &[String]) -> anyhow::Result<Options> {
+    let mut o = Options::default();
+    let mut it = args.iter().filter(|a| a.as_str() != "--");
+    while let Some(arg) = it.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) => (n, Some(v.to_owned())),
+            None => (arg.as_str(), None),
+        };
+        let mut value = || -> anyhow::Result<String> {
+            match &inline {
+                Some(v) => Ok(v.clone()),
+                None => {
+                    it.next().cloned().with_context(|| format!("{name} needs a value\n{USAGE}"))
+                }
+            }
+        };
+        match name {
+            "--duration" => o.duration = value()?.parse().context("--duration")?,
+            "--warmup" => o.warmup = value()?.parse().context("--warmup")?,
+            "--connections" => o.connections = value()?.parse().context("--connections")?,
+            "--users" => o.users = value()?.parse().context("--users")?,
+            "--big-users" => o.big_users = value()?.parse().context("--big-users")?,
+            "--sample" => o.sample = value()?.parse().context("--sample")?,
+            "--only" => o.only = Some(value()?.split(',').map(str::to_owned).collect()),
+            "--big" => o.big = true,
+            "--https" => o.https = true,
+            "--no-pin" => o.pin = false,
+            "--no-write" => o.write = false,
+            "--keep" => o.keep = true,
+            "--no-build" => o.build = false,
+            "-h" | "--help" => bail!("{USAGE}"),
+            other => bail!("unknown option {other:?}\n{USAGE}"),
+        }
+    }
+    if o.duration < 10.0 {
+        eprintln!(
+            "xtask bench: note: --duration {} is below the 10 s the benchmarks call for",
+            o.duration
+        );
+    }
+    if o.users == 0 || o.big_users == 0 || o.sample == 0 || o.connections == 0 {
+        bail!("--users, --big-users, --sample and --connections must be positive");
+    }
+    Ok(o)
+}
+
+impl Options {
+    fn wants(&self, what: &str) -> bool {
+        self.only.as_ref().is_none_or(|only| only.iter().any(|o| o == what))
+    }
+}
+
+/// The machine, for the record.
+#[derive(Debug)]
+struct Machine {
+    cores: usize,
+    cpu: String,
+    memory: String,
+    kernel: String,
+    rustc: String,
+}
+
+fn command_output(cmd: &mut Command) -> Option<String> {
+    let out = cmd.stderr(Stdio::null()).output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+impl Machine {
+    fn detect() -> Machine {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu = cpuinfo
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, v)| v.trim())
+            })
+            .unwrap_or("unknown")
+            .to_owned();
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let memory = meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map_or_else(
+                || "unknown".to_owned(),
+                |kib| format!("{:.0} GiB", kib as f64 / 1048576.0),
+            );
+        Machine {
+            cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            cpu,
+            memory,
+            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .map(|s| s.trim().to_owned())
+                .unwrap_or_else(|_| "unknown".to_owned()),
+            rustc: command_output(Command::new("rustc").arg("--version")).unwrap_or_default(),
+        }
+    }
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+/// Which CPU the server and the load generator run on.
+#[derive(Debug, Clone)]
+struct Pinning {
+    server: Option<String>,
+    loadgen: Option<String>,
+}
+
+impl Pinning {
+    fn detect(wanted: bool, cores: usize) -> Pinning {
+        let has_taskset = Command::new("taskset")
+            .arg("-V")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok();
+        if wanted && cores >= 2 && has_taskset {
+            Pinning { server: Some("1".to_owned()), loadgen: Some("0".to_owned()) }
+        } else {
+            Pinning { server: None, loadgen: None }
+        }
+    }
+
+    fn command(cpu: Option<&str>, program: &Path) -> Command {
+        match cpu {
+            Some(cpu) => {
+                let mut c = Command::new("taskset");
+                c.arg("-c").arg(cpu).arg(program);
+                c
+            }
+            None => Command::new(program),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match (&self.server, &self.loadgen) {
+            (Some(s), Some(l)) => format!(
+                "server pinned to CPU {s}, load generator to CPU {l} (`taskset -c`): the server has one core"
+            ),
+            _ => "not pinned (fewer than two cores, no `taskset`, or `--no-pin`)".to_owned(),
+        }
+    }
+}
+
+/// A running `acs-identity serve`.
+#[derive(Debug)]
+struct Server {
+    child: Child,
+    pid: u32,
+    http: String,
+    https: String,
+    connection_string: String,
+    resource: String,
+    data_dir: PathBuf,
+    started_in: Duration,
+}
+
+impl Server {
+    fn start(
+        bin: &Path,
+        data_dir: &Path,
+        extra: &[&str],
+        cpu: Option<&str>,
+        log: &Path,
+    ) -> anyhow::Result<Server> {
+        std::fs::create_dir_all(data_dir)?;
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .with_context(|| format!("cannot open {}", log.display()))?;
+        let mut cmd = Pinning::command(cpu, bin);
+        cmd.arg("serve")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log_file));
+        let t0 = Instant::now();
+        let mut child = cmd.spawn().with_context(|| format!("cannot start {cmd:?}"))?;
+        let pid = child.id();
+        let stdout = child.stdout.take().context("no stdout")?;
+        let (tx, rx) = mpsc::channel::<String>();
+        // Reads the banner, then keeps draining stdout so the server never blocks on it.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = tx.send(line);
+            }
+        });
+        let (mut http, mut https, mut cs, mut resource) = (None, None, None, None);
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while http.is_none() || https.is_none() || cs.is_none() || resource.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Ok(line) = rx.recv_timeout(left) else {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!("the server did not print its banner; see {}", log.display());
+            };
+            let line = line.trim();
+            if let Some(v) = line.strip_prefix("acs-identity is serving at ") {
+                https = Some(v.trim().to_owned());
+            } else if let Some(v) = line.strip_prefix("plain HTTP at ") {
+                http = Some(v.trim().to_owned());
+            } else if let Some(v) = line.strip_prefix("resource id:") {
+                resource = Some(v.trim().to_owned());
+            } else if line.starts_with("endpoint=") && line.contains(";accesskey=") {
+                cs = Some(line.to_owned());
+            }
+        }
+        let started_in = t0.elapsed();
+        Ok(Server {
+            child,
+            pid,
+            http: http.unwrap_or_default(),
+            https: https.unwrap_or_default(),
+            connection_string: cs.unwrap_or_default(),
+            resource: resource.unwrap_or_default(),
+            data_dir: data_dir.to_owned(),
+            started_in,
+        })
+    }
+
+    /// Peak resident set size (VmHWM) so far, in bytes.
+    fn peak_rss(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).ok()?;
+        let kib = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?;
+        kib.trim().trim_end_matches("kB").trim().parse::<u64>().ok().map(|k| k * 1024)
+    }
+
+    /// SIGTERM, then waits for a graceful exit (SIGKILL after 60 s).
+    fn stop(mut self) -> anyhow::Result<()> {
+        let _ = Command::new("kill").arg("-TERM").arg(self.pid.to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                if !status.success() {
+                    bail!("the server exited with {status}");
+                }
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                bail!("the server did not stop within 60 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The temporary directory of one run, removed at the end unless `--keep`.
+#[derive(Debug)]
+struct Scratch {
+    dir: PathBuf,
+    keep: bool,
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if self.keep {
+            eprintln!("xtask bench: kept {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// splitmix64, for the random bits of seeded ids.
+fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The `i`-th seeded UUID v7 (RFC 9562, method 1: `rand_a` is a counter, so ids are
+/// strictly increasing): 4 096 ids per millisecond starting at `base_ms`.
+fn seeded_uuid(base_ms: u64, i: u64, random: u64) -> [u8; 16] {
+    let ms = base_ms + i / 4096;
+    let counter = (i % 4096) as u16;
+    let mut b = [0u8; 16];
+    b[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
+    b[6] = 0x70 | (counter >> 8) as u8;
+    b[7] = counter as u8;
+    b[8..].copy_from_slice(&random.to_be_bytes());
+    b[8] = 0x80 | (b[8] & 0x3f);
+    b
+}
+
+fn hyphenated(b: &[u8; 16]) -> String {
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
+}
+
+/// Inserts `count` users into the stopped server's database in one transaction with the
+/// `sqlite3` shell, and writes every `count / sample`-th raw id to `sample_file`.
+fn seed(
+    db: &Path,
+    resource: &str,
+    count: u64,
+    sample: u64,
+    sample_file: &Path,
+) -> anyhow::Result<Duration> {
+    if Command::new("sqlite3").arg("--version").stdout(Stdio::null()).status().is_err() {
+        bail!("seeding needs the sqlite3 shell: apt-get install -y sqlite3");
+    }
+    let t0 = Instant::now();
+    let mut child = Command::new("sqlite3")
+        .arg("-bail")
+        .arg(db)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .context("cannot start sqlite3")?;
+    let stdin = child.stdin.take().context("no stdin")?;
+    let mut sql = BufWriter::with_capacity(1 << 20, stdin);
+    let mut ids = BufWriter::new(std::fs::File::create(sample_file)?);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH)?;
+    let span_ms = count / 4096 + 1;
+    let base_ms = (now.as_millis() as u64).saturating_sub(span_ms + 60_000);
+    let mut rng = now.as_nanos() as u64;
+    let stride = (count / sample).max(1);
+    // The server switches the journal back to WAL when it opens the database.
+    writeln!(
+        sql,
+        "PRAGMA journal_mode=DELETE;\nPRAGMA synchronous=OFF;\nPRAGMA cache_size=-262144;\nBEGIN;"
+    )?;
+    const BATCH: u64 = 500;
+    let mut i = 0;
+    while i < count {
+        sql.write_all(b"INSERT INTO identities(user_id,created_at,generation) VALUES")?;
+        let end = (i + BATCH).min(count);
+        for j in i..end {
+            let id = seeded_uuid(base_ms, j, splitmix(&mut rng));
+            let created = (base_ms + j / 4096) * 1_000_000;
+            let sep = if j == i { "" } else { "," };
+            write!(sql, "{sep}(X'")?;
+            for x in id {
+                write!(sql, "{x:02x}")?;
+            }
+            write!(sql, "',{created},0)")?;
+            if j % stride == 0 {
+                writeln!(ids, "8:acs:{resource}_{}", hyphenated(&id))?;
+            }
+        }
+        sql.write_all(b";\n")?;
+        i = end;
+    }
+    writeln!(sql, "COMMIT;")?;
+    sql.flush()?;
+    drop(sql);
+    ids.flush()?;
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("sqlite3 failed while seeding {}: {status}", db.display());
+    }
+    Ok(t0.elapsed())
+}
+
+/// One row of the table.
+#[derive(Debug)]
+struct Row {
+    name: String,
+    store: String,
+    result: Option<Value>,
+    rss: Option<u64>,
+    target: String,
+    met: Option<bool>,
+    met_note: String,
+}
+
+fn f(v: &Value, path: &[&str]) -> f64 {
+    path.iter().fold(v, |v, k| &v[*k]).as_f64().unwrap_or(f64::NAN)
+}
+
+struct Bench {
+    opts: Options,
+    loadgen: PathBuf,
+    server: PathBuf,
+    pin: Pinning,
+    scratch: PathBuf,
+}
+
+impl Bench {
+    fn start(&self, name: &str, extra: &[&str]) -> anyhow::Result<Server> {
+        let dir = self.scratch.join(name);
+        let server = Server::start(
+            &self.server,
+            &dir,
+            extra,
+            self.pin.server.as_deref(),
+            &self.scratch.join(format!("{name}.log")),
+        )?;
+        eprintln!(
+            "xtask bench: server {name} (pid {}) at {} and {}",
+            server.pid, server.http, server.https
+        );
+        Ok(server)
+    }
+
+    fn load(
+        &self,
+        server: &Server,
+        scenario: &str,
+        users_file: Option<&Path>,
+    ) -> anyhow::Result<Value> {
+        let mut cmd = Pinning::command(self.pin.loadgen.as_deref(), &self.loadgen);
+        let endpoint = if self.opts.https { &server.https } else { &server.http };
+        cmd.arg("--endpoint")
+            .arg(endpoint)
+            .args(["--scenario", scenario])
+            .args(["--connections", &self.opts.connections.to_string()])
+            .args(["--duration", &self.opts.duration.to_string()])
+            .args(["--warmup", &self.opts.warmup.to_string()])
+            .args(["--server-pid", &server.pid.to_string()])
+            .arg("--json")
+            .env("ACSID_LOADGEN_CONNECTION_STRING", &server.connection_string)
+            .stdin(Stdio::null())
+            .stderr(Stdio::inherit());
+        if self.opts.https {
+            cmd.arg("--ca-file").arg(server.data_dir.join("tls/ca.pem"));
+        }
+        if let Some(file) = users_file {
+            cmd.arg("--users-file").arg(file);
+        }
+        let out = cmd.output().with_context(|| format!("cannot run {cmd:?}"))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let value: Option<Value> = serde_json::from_str(text.trim()).ok();
+        if !out.status.success() {
+            bail!(
+                "the load generator failed on {scenario} ({}); its report: {}",
+                out.status,
+                value.map_or_else(|| text.into_owned(), |v| v.to_string())
+            );
+        }
+        let value = value.context("the load generator printed no JSON report")?;
+        eprintln!(
+            "xtask bench: {scenario}: {:.0}/s, p50 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms, CPU cores: server {:.2}, loadgen {:.2}, other {:.2}",
+            f(&value, &["rps"]),
+            f(&value, &["latency_ms", "p50"]),
+            f(&value, &["latency_ms", "p99"]),
+            f(&value, &["latency_ms", "p99_9"]),
+            f(&value, &["server_cpu_cores"]),
+            f(&value, &["loadgen_cpu_cores"]),
+            f(&value, &["other_cpu_cores"]),
+        );
+        Ok(value)
+    }
+
+    /// Starts a fresh server, seeds `count` users into its database, restarts it, runs
+    /// issue-token against a sample of them and records the server's peak RSS.
+    fn seeded(&self, name: &str, count: u64) -> anyhow::Result<(Value, Option<u64>, String)> {
+        let server = self.start(name, &[])?;
+        let (resource, dir) = (server.resource.clone(), server.data_dir.clone());
+        server.stop()?;
+        let sample_file = self.scratch.join(format!("{name}-users.txt"));
+        eprintln!(
+            "xtask bench: seeding {count} users into {}",
+            dir.join("acs-identity.db").display()
+        );
+        let took =
+            seed(&dir.join("acs-identity.db"), &resource, count, self.opts.sample, &sample_file)?;
+        eprintln!("xtask bench: seeded {count} users in {:.1} s", took.as_secs_f64());
+        let server = self.start(name, &[])?;
+        let note = format!(
+            "{} users seeded in {:.1} s; server restarted in {:.2} s",
+            human(count),
+            took.as_secs_f64(),
+            server.started_in.as_secs_f64()
+        );
+        let value = self.load(&server, "issue-token", Some(&sample_file))?;
+        let rss = server.peak_rss();
+        server.stop()?;
+        Ok((value, rss, note))
+    }
+}
+
+fn human(n: u64) -> String {
+    match n {
+        n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{} M", n / 1_000_000),
+        n if n >= 1_000 && n % 1_000 == 0 => format!("{} k", n / 1_000),
+        n => n.to_string(),
+    }
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.0} MiB", bytes as f64 / 1048576.0)
+}
+
+fn row(
+    name: &str,
+    store: &str,
+    result: Option<Value>,
+    rss: Option<u64>,
+    target: &str,
+    check: Option<(bool, String)>,
+) -> Row {
+    let (met, met_note) = match check {
+        Some((met, note)) => (Some(met), note),
+        None => (None, String::new()),
+    };
+    Row {
+        name: name.to_owned(),
+        store: store.to_owned(),
+        result,
+        rss,
+        target: target.to_owned(),
+        met,
+        met_note,
+    }
+}
+
+fn table(rows: &[Row]) -> String {
+    let mut t = String::from(
+        "| benchmark | store | req/s | p50 ms | p99 ms | p99.9 ms | non-2xx | CPU cores: server / loadgen / other | server peak RSS | target | met? |\n\
+         |---|---|--:|--:|--:|--:|--:|--:|--:|---|---|\n",
+    );
+    for r in rows {
+        let cells = match &r.result {
+            Some(v) => format!(
+                "{:.0} | {:.2} | {:.2} | {:.2} | {} | {:.2} / {:.2} / {:.2}",
+                f(v, &["rps"]),
+                f(v, &["latency_ms", "p50"]),
+                f(v, &["latency_ms", "p99"]),
+                f(v, &["latency_ms", "p99_9"]),
+                v["non_2xx"].as_u64().unwrap_or(0) + v["errors"].as_u64().unwrap_or(0),
+                f(v, &["server_cpu_cores"]),
+                f(v, &["loadgen_cpu_cores"]),
+                f(v, &["other_cpu_cores"]),
+            ),
+            None => "– | – | – | – | – | –".to_owned(),
+        };
+        let met = match r.met {
+            Some(true) => "yes",
+            Some(false) => "**no**",
+            None => "–",
+        };
+        let met =
+            if r.met_note.is_empty() { met.to_owned() } else { format!("{met} ({})", r.met_note) };
+        t.push_str(&format!(
+            "| {} | {} | {cells} | {} | {} | {met} |\n",
+            r.name,
+            r.store,
+            r.rss.map_or_else(|| "–".to_owned(), mib),
+            r.target,
+        ));
+    }
+    t
+}
+
+/// `cargo xtask bench [-- options]`.
+pub(crate) fn bench(args: &[String]) -> anyhow::Result<()> {
+    let opts = parse_options(args)?;
+    let root = root();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|p| if p.is_absolute() { p } else { root.join(p) })
+        .unwrap_or_else(|| root.join("target"));
+    if opts.build {
+        crate::run(
+            Command::new(&cargo)
+                .args([
+                    "build",
+                    "--release",
+                    "-p",
+                    "acs_identity_cli",
+                    "-p",
+                    "acs_identity_loadgen",
+                ])
+                .current_dir(&root),
+        )?;
+    }
+    let machine = Machine::detect();
+    let pin = Pinning::detect(opts.pin, machine.cores);
+    let load_before = load_average();
+    let scratch = Scratch {
+        dir: std::env::temp_dir().join(format!("acs-identity-bench-{}", std::process::id())),
+        keep: opts.keep,
+    };
+    std::fs::create_dir_all(&scratch.dir)?;
+    let bench = Bench {
+        opts: opts.clone(),
+        loadgen: target_dir.join("release/acs-identity-loadgen"),
+        server: target_dir.join("release/acs-identity"),
+        pin,
+        scratch: scratch.dir.clone(),
+    };
+    eprintln!("xtask bench: {}; load average before: {load_before}", bench.pin.describe());
+
+    let mut rows = Vec::new();
+    let mut notes = Vec::new();
+    let rps = |v: &Value| f(v, &["rps"]);
+    let p99 = |v: &Value| f(v, &["latency_ms", "p99"]);
+
+    // ES256 (the default algorithm): every API benchmark against one fresh server.
+    let es_scenarios =
+        ["issue-token", "validate", "revoke", "create-user", "create-user-and-token"];
+    if es_scenarios.iter().any(|s| opts.wants(s)) {
+        let server = bench.start("es256", &[])?;
+        for s in es_scenarios.iter().filter(|s| opts.wants(s)) {
+            let v = bench.load(&server, s, None)?;
+            let r = rps(&v);
+            let (name, store, target, check) = match *s {
+                "issue-token" => (
+                    "issue-token ES256",
+                    "1 k users (API)",
+                    "≥ 30 000/s, p99 ≤ 5 ms",
+                    Some((r >= 30_000.0 && p99(&v) <= 5.0, String::new())),
+                ),
+                "validate" => (
+                    "validate (ES256 token)",
+                    "1 k users (API)",
+                    "≥ 25 000/s",
+                    Some((r >= 25_000.0, String::new())),
+                ),
+                "revoke" => (
+                    "revoke, durable",
+                    "1 k users (API)",
+                    "≥ 15 000/s",
+                    Some((r >= 15_000.0, String::new())),
+                ),
+                "create-user" => (
+                    "create-user, durable",
+                    "growing",
+                    "≥ 20 000/s",
+                    Some((r >= 20_000.0, String::new())),
+                ),
+                _ => ("create-user-and-token ES256", "growing", "–", None),
+            };
+            rows.push(row(name, store, Some(v), None, target, check));
+        }
+        if let Some(rss) = server.peak_rss() {
+            notes.push(format!(
+                "Peak RSS of the ES256 server after all its benchmarks: {}.",
+                mib(rss)
+            ));
+        }
+        server.stop()?;
+    }
+
+    if opts.wants("rs256") {
+        let server = bench.start("rs256", &["--signing-alg", "RS256"])?;
+        let v = bench.load(&server, "issue-token", None)?;
+        let r = rps(&v);
+        rows.push(row(
+            "issue-token RS256",
+            "1 k users (API)",
+            Some(v),
+            server.peak_rss(),
+            "≥ 3 500/s",
+            Some((r >= 3_500.0, String::new())),
+        ));
+        server.stop()?;
+    }
+
+    let mut small: Option<f64> = None;
+    if opts.wants("seeded") {
+        let (v, rss, note) = bench.seeded("seeded-small", opts.users)?;
+        small = Some(rps(&v));
+        notes.push(note);
+        rows.push(row(
+            "issue-token ES256",
+            &format!("{} users (seeded)", human(opts.users)),
+            Some(v),
+            rss,
+            "basis of the ratio",
+            None,
+        ));
+    }
+    let big_store = format!("{} users (seeded)", human(opts.big_users));
+    if opts.big && opts.wants("seeded") {
+        let (v, rss, note) = bench.seeded("seeded-big", opts.big_users)?;
+        notes.push(note);
+        let big = rps(&v);
+        let rss_ok = rss.map(|b| b <= 256 * 1024 * 1024);
+        rows.push(Row {
+            name: "issue-token ES256".to_owned(),
+            store: big_store.clone(),
+            result: Some(v),
+            rss,
+            target: "RSS ≤ 256 MB".to_owned(),
+            met: rss_ok,
+            met_note: String::new(),
+        });
+        if let Some(small) = small {
+            let ratio = big / small;
+            rows.push(row(
+                &format!("issue-token {} ÷ {}", human(opts.big_users), human(opts.users)),
+                "–",
+                None,
+                None,
+                "≥ 0.8",
+                Some((ratio >= 0.8, format!("{ratio:.2}"))),
+            ));
+        }
+    } else if opts.wants("seeded") {
+        rows.push(row(
+            "issue-token ES256",
+            &big_store,
+            None,
+            None,
+            "RSS ≤ 256 MB; ÷ 10 k ≥ 0.8",
+            None,
+        ));
+        if let Some(r) = rows.last_mut() {
+            r.met_note = "not run: add `--big`".to_owned();
+        }
+    }
+    let load_after = load_average();
+
+    // The record.
+    let date = command_output(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"]))
+        .unwrap_or_default();
+    let commit = command_output(
+        Command::new("git").args(["rev-parse", "--short=12", "HEAD"]).current_dir(&root),
+    )
+    .unwrap_or_else(|| "unknown".to_owned());
+    let dirty = command_output(
+        Command::new("git")
+            .args(["--no-optional-locks", "status", "--porcelain", "--untracked-files=no"])
+            .current_dir(&root),
+    )
+    .is_some_and(|s| !s.is_empty());
+    let mut command = String::new();
+    if let Ok(dir) = std::env::var("CARGO_TARGET_DIR") {
+        command.push_str(&format!("CARGO_TARGET_DIR={dir} "));
+    }
+    command.push_str("cargo xtask bench");
+    let passed: Vec<&String> = args.iter().filter(|a| a.as_str() != "--").collect();
+    if !passed.is_empty() {
+        command.push_str(" --");
+        for a in passed {
+            command.push(' ');
+            command.push_str(a);
+        }
+    }
+    let transport = if opts.https {
+        "HTTPS (rustls, keep-alive) to the `--listen` port"
+    } else {
+        "plain HTTP/1.1 keep-alive to the `--http-listen` port (no TLS cost on either side)"
+    };
+    let table = table(&rows);
+    let mut out = String::new();
+    out.push_str(&format!("### Run of {date}\n\n"));
+    out.push_str(&format!("- command: `{command}`\n"));
+    out.push_str(&format!(
+        "- commit: `{commit}`{}\n",
+        if dirty { " with uncommitted changes in the work tree" } else { "" }
+    ));
+    out.push_str(&format!(
+        "- machine: {} cores, {}, {} RAM, Linux {}, {}\n",
+        machine.cores, machine.cpu, machine.memory, machine.kernel, machine.rustc
+    ));
+    out.push_str(&format!(
+        "- load: {} connections, {} s measured after {} s warm-up per benchmark; {transport}\n",
+        opts.connections, opts.duration, opts.warmup
+    ));
+    if !opts.build {
+        out.push_str("- binaries: built before this run (`--no-build`), possibly from other sources than the commit above\n");
+    }
+    out.push_str(&format!("- pinning: {}\n", bench.pin.describe()));
+    out.push_str(&format!(
+        "- load average (1, 5, 15 min) before: {load_before}; after: {load_after}{}\n",
+        if load_before
+            .split_whitespace()
+            .next()
+            .and_then(|l| l.parse::<f64>().ok())
+            .is_some_and(|l| l > 1.0)
+        {
+            " — other work was running on this machine, so expect noise"
+        } else {
+            ""
+        }
+    ));
+    out.push_str(
+        "- CPU cores: CPU used during each measured window by the server, the load generator and \
+         everything else on the machine; \"other\" well above 0 means other work competed and the \
+         figures are noisy. Non-2xx counts transport errors too.\n",
+    );
+    for n in &notes {
+        out.push_str(&format!("- {n}\n"));
+    }
+    out.push('\n');
+    out.push_str(&table);
+    println!("\n{out}");
+
+    if opts.write {
+        let path = root.join("BENCHMARKS.md");
+        let current = std::fs::read_to_string(&path).unwrap_or_default();
+        let block = format!("{BEGIN}\n{out}{END}");
+        let updated = match (current.find(BEGIN), current.find(END)) {
+            (Some(b), Some(e)) if b < e => {
+                format!("{}{block}{}", &current[..b], &current[e + END.len()..])
+            }
+            _ => format!("{current}\n## Latest results\n\n{block}\n"),
+        };
+        std::fs::write(&path, updated)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("xtask bench: wrote the table into {}", path.display());
+    }
+    drop(scratch);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeded_ids_are_increasing_uuid_v7() {
+        let mut rng = 7;
+        let ids: Vec<[u8; 16]> =
+            (0..10_000).map(|i| seeded_uuid(1_700_000_000_000, i, splitmix(&mut rng))).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]));
+        for id in &ids {
+            assert_eq!(id[6] >> 4, 7, "version");
+            assert_eq!(id[8] >> 6, 0b10, "variant");
+        }
+        let text = hyphenated(&ids[0]);
+        assert_eq!(text.len(), 36);
+        assert_eq!(&text[14..15], "7");
+        assert_eq!(&text[..13], "018bcfe5-6800");
+    }
+
+    #[test]
+    fn options_parse() {
+        let args: Vec<String> = ["--", "--duration", "12", "--big", "--only=issue-token,rs256"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        let o = parse_options(&args).unwrap();
+        assert_eq!(o.duration, 12.0);
+        assert!(o.big && o.wants("rs256") && !o.wants("revoke"));
+        assert!(parse_options(&["--nope".to_owned()]).is_err());
+        assert!(parse_options(&["--duration".to_owned()]).is_err());
+    }
+}
