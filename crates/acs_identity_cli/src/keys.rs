@@ -20,6 +20,87 @@ pub(crate) enum KeysCommand {
         #[arg(long, value_enum, default_value = "table")]
         output: Output,
     },
+    /// Replace an access key with a new random one. Requests signed with the old key are
+    /// refused (by every running node within a second), and tokens issued through it stop
+    /// validating. Prints the new connection string.
+    Regenerate {
+        /// Which key.
+        #[arg(value_enum)]
+        which: Which,
+        #[command(flatten)]
+        common: ConfigArgs,
+    },
+}
+
+/// An access key.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum Which {
+    Primary,
+    Secondary,
+}
+
+/// `acs-identity signing-keys ...`.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum SigningKeysCommand {
+    /// Add a new token signing key (of the configured `signing_alg`). New tokens are signed
+    /// with it; tokens signed with the previous key verify until they expire, and the JWKS
+    /// lists both.
+    Rotate {
+        #[command(flatten)]
+        common: ConfigArgs,
+    },
+}
+
+async fn open_store(
+    common: &ConfigArgs,
+) -> anyhow::Result<(acs_identity_server::Config, AnyStore)> {
+    let config = crate::serve::load_config(common, &serde_json::json!({}))?;
+    if config.database_url.is_none() && !config.database_path().exists() {
+        anyhow::bail!(
+            "no resource in {}: start the service once with `acs-identity serve` to create it",
+            config.data_dir.display()
+        );
+    }
+    let store = AnyStore::open(&config.store_location()?).await.context("cannot open the store")?;
+    Ok((config, store))
+}
+
+fn endpoint_of(config: &acs_identity_server::Config) -> String {
+    // A running service records the endpoint it actually bound (it may listen on port 0).
+    std::fs::read_to_string(crate::serve::endpoint_file(&config.data_dir))
+        .ok()
+        .map(|e| e.trim().to_owned())
+        .filter(|e| !e.is_empty())
+        .unwrap_or_else(|| endpoint("https", config.listen))
+}
+
+/// `signing-keys rotate`.
+pub(crate) async fn run_signing(cmd: SigningKeysCommand) -> anyhow::Result<()> {
+    let SigningKeysCommand::Rotate { common } = cmd;
+    let (config, store) = open_store(&common).await?;
+    let now = acs_identity_core::Clock::now(&acs_identity_core::SystemClock);
+    let rec = acs_identity_server::state::new_signing_key(config.signing_alg, now)?;
+    let kid = rec.kid.clone();
+    store.shared().add_signing_key(rec).await?;
+    store.close().await;
+    println!("new {} signing key {kid}", config.signing_alg);
+    Ok(())
+}
+
+async fn regenerate(which: Which, common: ConfigArgs) -> anyhow::Result<()> {
+    let (config, store) = open_store(&common).await?;
+    let name = match which {
+        Which::Primary => KeyName::Primary,
+        Which::Secondary => KeyName::Secondary,
+    };
+    let rec = store
+        .shared()
+        .regenerate_access_key(name, acs_identity_server::state::random_key()?)
+        .await?;
+    store.close().await;
+    let key = base64::engine::general_purpose::STANDARD.encode(&rec.key.0);
+    println!("{}", connection_string(&endpoint_of(&config), &key));
+    Ok(())
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -45,24 +126,14 @@ struct KeysView {
 }
 
 pub(crate) async fn run(cmd: KeysCommand) -> anyhow::Result<()> {
-    let KeysCommand::List { common, output } = cmd;
-    let config = crate::serve::load_config(&common, &serde_json::json!({}))?;
-    let location = config.store_location()?;
-    if config.database_url.is_none() && !config.database_path().exists() {
-        anyhow::bail!(
-            "no resource in {}: start the service once with `acs-identity serve` to create it",
-            config.data_dir.display()
-        );
-    }
-    let store = AnyStore::open(&location).await.context("cannot open the store")?;
+    let (common, output) = match cmd {
+        KeysCommand::List { common, output } => (common, output),
+        KeysCommand::Regenerate { which, common } => return regenerate(which, common).await,
+    };
+    let (config, store) = open_store(&common).await?;
     let state = store.shared().load_resource().await?.context("the store holds no resource yet")?;
     store.close().await;
-    // A running service records the endpoint it actually bound (it may listen on port 0).
-    let endpoint = std::fs::read_to_string(crate::serve::endpoint_file(&config.data_dir))
-        .ok()
-        .map(|e| e.trim().to_owned())
-        .filter(|e| !e.is_empty())
-        .unwrap_or_else(|| endpoint("https", config.listen));
+    let endpoint = endpoint_of(&config);
     let mut keys = Vec::new();
     for name in [KeyName::Primary, KeyName::Secondary] {
         let Some(rec) = state.access_keys.iter().find(|k| k.name == name) else { continue };

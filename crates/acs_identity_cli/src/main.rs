@@ -32,6 +32,9 @@ enum Command {
     /// Show the resource's access keys and connection strings.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Rotate the token signing key.
+    #[command(subcommand, name = "signing-keys")]
+    SigningKeys(keys::SigningKeysCommand),
     /// Apply pending database migrations and print the schema version.
     Migrate(migrate::MigrateArgs),
     /// Write the resource, its keys, assignments and identities as JSON Lines.
@@ -88,6 +91,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
             Command::Keys(cmd) => keys::run(cmd).await,
+            Command::SigningKeys(cmd) => keys::run_signing(cmd).await,
             Command::Migrate(args) => migrate::run(args).await,
             Command::Export(args) => transfer::export(args).await,
             Command::Import(args) => transfer::import(args).await,

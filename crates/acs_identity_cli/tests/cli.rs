@@ -535,3 +535,57 @@ fn completions_are_generated_for_each_shell() {
     let run = Run::of(command().args(["completions", "tcsh"]));
     run.assert_code(2);
 }
+
+#[test]
+fn keys_regenerate_and_signing_keys_rotate_on_a_running_service() {
+    let server = Server::start();
+    let id = server.create_user();
+    let old_token = server.json(&["token", "issue", &id, "--scopes", "chat", "--output", "json"])
+        ["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let run = Run::of(
+        command().args(["keys", "regenerate", "primary", "--data-dir"]).arg(server.data_dir.path()),
+    );
+    run.assert_ok();
+    let fresh = run.stdout.trim().to_owned();
+    assert!(fresh.starts_with(&format!("endpoint={}/;accesskey=", server.endpoint)), "{fresh}");
+    assert_ne!(fresh, server.connection_string);
+    assert!(!run.stdout.contains(server.access_key()));
+
+    // Within a second the old key is refused and the new one works.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let old = server.run(&["user", "create", "--output", "json"]);
+        if old.code == Some(2) {
+            assert!(old.stderr.contains("401"), "{}", old.stderr);
+            break;
+        }
+        assert!(Instant::now() < deadline, "the old key still works");
+        thread::sleep(Duration::from_millis(100));
+    }
+    let mut with_new = command();
+    with_new
+        .env("COMMUNICATION_SERVICES_CONNECTION_STRING", &fresh)
+        .args(["user", "create"])
+        .arg("--ca-file")
+        .arg(server.ca());
+    Run::of(&mut with_new).assert_ok();
+    // The token asked for with the old key no longer validates.
+    let mut verify = command();
+    verify
+        .env("COMMUNICATION_SERVICES_CONNECTION_STRING", &fresh)
+        .args(["token", "verify", &old_token])
+        .arg("--ca-file")
+        .arg(server.ca());
+    let run = Run::of(&mut verify);
+    run.assert_code(1);
+
+    let run = Run::of(
+        command().args(["signing-keys", "rotate", "--data-dir"]).arg(server.data_dir.path()),
+    );
+    run.assert_ok();
+    assert!(run.stdout.contains("ES256"), "{}", run.stdout);
+}

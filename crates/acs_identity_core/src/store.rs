@@ -185,6 +185,13 @@ pub trait ResourceStore: Send + Sync + fmt::Debug {
     /// Adds a signing key.
     async fn add_signing_key(&self, key: SigningKeyRecord) -> StoreResult<()>;
 
+    /// Replaces an access key with `key` and bumps its version; returns the new record.
+    async fn regenerate_access_key(
+        &self,
+        name: KeyName,
+        key: SecretBytes,
+    ) -> StoreResult<AccessKeyRecord>;
+
     /// Succeeds when the store can serve requests.
     async fn ping(&self) -> StoreResult<()>;
 }

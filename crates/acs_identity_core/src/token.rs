@@ -315,6 +315,10 @@ pub struct AcsClaims {
     pub iat: i64,
     /// Revocation generation of the identity at issue time (private claim).
     pub gen: u64,
+    /// The access key, `<name>.<version>`, that signed the request issuing the token
+    /// (private claim); regenerating that key invalidates the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub akv: Option<String>,
 }
 
 /// Where the resource keeps its data, and the short code used in `rgn`.
@@ -410,6 +414,7 @@ impl TokenIssuer {
             resource_location: self.location.name.clone(),
             iat,
             gen: 0,
+            akv: None,
         };
         Ok(IssuedToken { token: self.key.sign_claims(&claims)?, expires_on })
     }
@@ -428,6 +433,20 @@ impl TokenIssuer {
         now: OffsetDateTime,
         generation: u64,
     ) -> Result<IssuedToken, KeyError> {
+        self.issue_with_key(user, scopes, lifetime, now, generation, None)
+    }
+
+    /// Issues a token for `user`, recording the access key (`<name>.<version>`) that signed
+    /// the request.
+    pub fn issue_with_key(
+        &self,
+        user: UserId,
+        scopes: &Scopes,
+        lifetime: TokenLifetime,
+        now: OffsetDateTime,
+        generation: u64,
+        access_key: Option<String>,
+    ) -> Result<IssuedToken, KeyError> {
         let expires_on = now + lifetime.duration();
         let iat = now.unix_timestamp();
         let claims = AcsClaims {
@@ -441,6 +460,7 @@ impl TokenIssuer {
             resource_location: self.location.name.clone(),
             iat,
             gen: generation,
+            akv: access_key,
         };
         Ok(IssuedToken { token: self.key.sign_claims(&claims)?, expires_on })
     }

@@ -90,6 +90,7 @@ impl Server {
         let router = app(state.clone());
         let (shutdown, signal) = watch::channel(false);
         let mut tasks = JoinSet::new();
+        tasks.spawn(reload_keys(state.clone(), signal.clone()));
         let https_listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -182,6 +183,24 @@ pub fn endpoint(scheme: &str, addr: SocketAddr) -> String {
         std::net::IpAddr::V4(ip) => ip.to_string(),
     };
     format!("{scheme}://{ip}:{}", addr.port())
+}
+
+/// How often a node looks for regenerated access keys and new signing keys.
+pub const KEY_RELOAD_INTERVAL: Duration = Duration::from_millis(250);
+
+async fn reload_keys(state: AppState, mut signal: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(KEY_RELOAD_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                if let Err(e) = state.reload_keys().await {
+                    tracing::warn!(error = %e, "cannot reload keys");
+                }
+            }
+            _ = signal.changed() => break,
+        }
+    }
 }
 
 async fn accept_loop(

@@ -1,7 +1,7 @@
 //! Shared state of the service and the resource bootstrap.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use acs_identity_core::hmac::{AccessKey, KeyName};
 use acs_identity_core::id::ResourceId;
@@ -55,6 +55,7 @@ impl Default for HttpSettings {
 pub struct AccessKeys {
     verifiers: Vec<AccessKey>,
     encoded: Vec<(KeyName, String)>,
+    versions: Vec<(KeyName, u64)>,
 }
 
 impl fmt::Debug for AccessKeys {
@@ -68,7 +69,18 @@ impl AccessKeys {
         AccessKeys {
             verifiers: records.iter().map(|r| AccessKey::new(r.name, &r.key.0)).collect(),
             encoded: records.iter().map(|r| (r.name, STANDARD.encode(&r.key.0))).collect(),
+            versions: records.iter().map(|r| (r.name, r.version)).collect(),
         }
+    }
+
+    /// `<name>.<version>` of a key, as tokens record it.
+    pub fn stamp(&self, name: KeyName) -> Option<String> {
+        self.versions.iter().find(|(n, _)| *n == name).map(|(n, v)| format!("{}.{v}", n.as_str()))
+    }
+
+    /// Whether a token's `akv` claim names a key version still in force.
+    pub fn is_current(&self, stamp: &str) -> bool {
+        self.versions.iter().any(|(n, v)| stamp == format!("{}.{v}", n.as_str()))
     }
 
     /// Keys for HMAC verification.
@@ -82,6 +94,51 @@ impl AccessKeys {
     }
 }
 
+/// Everything derived from the stored keys; replaced whole when they change.
+#[derive(Debug)]
+struct KeyMaterial {
+    /// Key versions and signing key ids it was built from.
+    fingerprint: String,
+    keys: Arc<AccessKeys>,
+    issuer: Arc<TokenIssuer>,
+    verifier: Arc<TokenVerifier>,
+}
+
+impl KeyMaterial {
+    fn build(state: &ResourceState, alg: SigningAlgorithm) -> anyhow::Result<KeyMaterial> {
+        let mut signing = Vec::new();
+        for rec in &state.signing_keys {
+            signing.push(Arc::new(
+                SigningKey::from_pkcs8(rec.alg, rec.pkcs8.0.clone())
+                    .with_context(|| format!("stored signing key {} is unusable", rec.kid))?,
+            ));
+        }
+        let active = signing
+            .iter()
+            .rev()
+            .find(|k| k.algorithm() == alg)
+            .cloned()
+            .context("no signing key for the configured algorithm")?;
+        let location = DataLocation::new(&state.resource.data_location);
+        Ok(KeyMaterial {
+            fingerprint: fingerprint(state),
+            keys: Arc::new(AccessKeys::new(&state.access_keys)),
+            issuer: Arc::new(TokenIssuer::new(state.resource.resource_id, location, active)),
+            verifier: Arc::new(TokenVerifier::new(
+                signing.iter().map(|k| k.public_key().clone()).collect(),
+            )),
+        })
+    }
+}
+
+/// Identifies a set of stored keys: access key versions and signing key ids.
+fn fingerprint(state: &ResourceState) -> String {
+    let mut f: Vec<String> =
+        state.access_keys.iter().map(|k| format!("{}.{}", k.name.as_str(), k.version)).collect();
+    f.extend(state.signing_keys.iter().map(|k| k.kid.clone()));
+    f.join(",")
+}
+
 /// Shared, cheaply clonable state of the service.
 #[derive(Clone, Debug)]
 pub struct AppState {
@@ -93,9 +150,8 @@ struct Inner {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     resource: ResourceId,
-    keys: AccessKeys,
-    issuer: TokenIssuer,
-    verifier: TokenVerifier,
+    alg: SigningAlgorithm,
+    material: RwLock<Arc<KeyMaterial>>,
     http: HttpSettings,
     entra: EntraTrust,
     throttle: Throttle,
@@ -114,36 +170,39 @@ impl AppState {
     ) -> anyhow::Result<AppState> {
         let state =
             load_or_create_resource(store.as_ref(), clock.as_ref(), data_location, alg).await?;
-        let mut keys = Vec::new();
-        for rec in &state.signing_keys {
-            keys.push(Arc::new(
-                SigningKey::from_pkcs8(rec.alg, rec.pkcs8.0.clone())
-                    .with_context(|| format!("stored signing key {} is unusable", rec.kid))?,
-            ));
-        }
-        let active = keys
-            .iter()
-            .rev()
-            .find(|k| k.algorithm() == alg)
-            .cloned()
-            .context("no signing key for the configured algorithm")?;
-        let location = DataLocation::new(&state.resource.data_location);
+        let material = KeyMaterial::build(&state, alg)?;
         let shared = store.is_shared();
-        let resource = state.resource.resource_id;
         Ok(AppState {
             inner: Arc::new(Inner {
                 store,
                 clock,
-                resource,
-                keys: AccessKeys::new(&state.access_keys),
-                issuer: TokenIssuer::new(resource, location, active),
-                verifier: TokenVerifier::new(keys.iter().map(|k| k.public_key().clone()).collect()),
+                resource: state.resource.resource_id,
+                alg,
+                material: RwLock::new(Arc::new(material)),
                 throttle: Throttle::new(http.throttle.effective()),
                 caches: Caches::new(TOKEN_CACHE, (!shared).then_some(IDENTITY_CACHE)),
                 http,
                 entra,
             }),
         })
+    }
+
+    /// Reads the keys from the store again and switches to them if they changed (a key
+    /// was regenerated or a signing key added, by this node or another). Returns whether
+    /// anything changed.
+    pub async fn reload_keys(&self) -> anyhow::Result<bool> {
+        let Some(state) = self.inner.store.load_resource().await? else { return Ok(false) };
+        if fingerprint(&state) == self.material().fingerprint {
+            return Ok(false);
+        }
+        let fresh = Arc::new(KeyMaterial::build(&state, self.inner.alg)?);
+        *self.inner.material.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+        tracing::info!("keys reloaded");
+        Ok(true)
+    }
+
+    fn material(&self) -> Arc<KeyMaterial> {
+        self.inner.material.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The store.
@@ -161,19 +220,19 @@ impl AppState {
         self.inner.resource
     }
 
-    /// The access keys.
-    pub fn keys(&self) -> &AccessKeys {
-        &self.inner.keys
+    /// The access keys in force.
+    pub fn keys(&self) -> Arc<AccessKeys> {
+        self.material().keys.clone()
     }
 
-    /// The token issuer.
-    pub fn issuer(&self) -> &TokenIssuer {
-        &self.inner.issuer
+    /// The token issuer in force.
+    pub fn issuer(&self) -> Arc<TokenIssuer> {
+        self.material().issuer.clone()
     }
 
-    /// The token verifier.
-    pub fn verifier(&self) -> &TokenVerifier {
-        &self.inner.verifier
+    /// The token verifier in force.
+    pub fn verifier(&self) -> Arc<TokenVerifier> {
+        self.material().verifier.clone()
     }
 
     /// The validation caches.
@@ -249,13 +308,15 @@ pub async fn load_or_create_resource(
     store.load_resource().await?.context("resource vanished")
 }
 
-fn random_key() -> anyhow::Result<SecretBytes> {
+/// A fresh random access key.
+pub fn random_key() -> anyhow::Result<SecretBytes> {
     let mut key = vec![0u8; ACCESS_KEY_BYTES];
     SystemRandom::new().fill(&mut key).map_err(|_| anyhow::anyhow!("random generator failed"))?;
     Ok(SecretBytes(key))
 }
 
-fn new_signing_key(
+/// A fresh signing key record of `alg`.
+pub fn new_signing_key(
     alg: SigningAlgorithm,
     now: time::OffsetDateTime,
 ) -> anyhow::Result<SigningKeyRecord> {

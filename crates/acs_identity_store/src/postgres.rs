@@ -12,6 +12,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use acs_identity_core::hmac::KeyName;
 use acs_identity_core::id::{ResourceId, UserId};
 use acs_identity_core::store::{
     AccessKeyRecord, AssignmentStore, BoxError, CreatedIdentity, EntraAssignment, IdentityRecord,
@@ -421,6 +422,22 @@ impl ResourceStore for PostgresStore {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         insert_signing_key(&mut tx, &key).await?;
         tx.commit().await.map_err(backend)
+    }
+
+    async fn regenerate_access_key(
+        &self,
+        name: KeyName,
+        key: SecretBytes,
+    ) -> StoreResult<AccessKeyRecord> {
+        let version: i64 = sqlx::query_scalar(
+            "UPDATE access_keys SET key = $1, version = version + 1 WHERE name = $2 RETURNING version",
+        )
+        .bind(key.0.as_slice())
+        .bind(name.as_str())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(AccessKeyRecord { name, key, version: u64::try_from(version).unwrap_or(0) })
     }
 
     async fn ping(&self) -> StoreResult<()> {

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+use acs_identity_core::hmac::KeyName;
 use acs_identity_core::id::{ResourceId, UserId};
 use acs_identity_core::store::{
     AccessKeyRecord, AssignmentStore, BoxError, CreatedIdentity, EntraAssignment, IdentityRecord,
@@ -290,6 +291,22 @@ impl ResourceStore for SqliteStore {
         let mut tx = self.writer.begin().await.map_err(backend)?;
         insert_signing_key(&mut tx, &key).await?;
         tx.commit().await.map_err(backend)
+    }
+
+    async fn regenerate_access_key(
+        &self,
+        name: KeyName,
+        key: SecretBytes,
+    ) -> StoreResult<AccessKeyRecord> {
+        let version: i64 = sqlx::query_scalar(
+            "UPDATE access_keys SET key = ?, version = version + 1 WHERE name = ? RETURNING version",
+        )
+        .bind(key.0.as_slice())
+        .bind(name.as_str())
+        .fetch_one(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(AccessKeyRecord { name, key, version: generation(version)? })
     }
 
     async fn ping(&self) -> StoreResult<()> {

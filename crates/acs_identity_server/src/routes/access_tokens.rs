@@ -51,6 +51,12 @@ async fn check(
             Err(reason) => return Ok(Err(reason)),
         },
     };
+    // A token issued through an access key that has since been regenerated is revoked.
+    if let Some(stamp) = &verified.claims.akv {
+        if !state.keys().is_current(stamp) {
+            return Ok(Err(InvalidReason::Revoked));
+        }
+    }
     if let Subject::User(user) = verified.subject {
         let identity = match state.caches().identity(user) {
             Some(cached) => cached,

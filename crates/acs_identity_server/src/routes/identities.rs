@@ -16,13 +16,14 @@ use axum::http::{StatusCode, Uri};
 use axum::middleware::map_response;
 use axum::response::Response;
 use axum::routing::post;
-use axum::Router;
+use axum::{Extension, Router};
 use bytes::Bytes;
 use time::OffsetDateTime;
 
 use crate::api::{
     AccessToken, Identity, IdentityAccessTokenResult, JsonObject, MAX_CUSTOM_ID_CHARS,
 };
+use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::layers::supported_versions;
 use crate::routes::{api_version, json};
@@ -117,14 +118,20 @@ fn identity_dto(state: &AppState, record: &IdentityRecord, version: ApiVersion) 
 
 fn issue(
     state: &AppState,
+    principal: Option<&Principal>,
     record: &IdentityRecord,
     scopes: &Scopes,
     lifetime: TokenLifetime,
     now: OffsetDateTime,
 ) -> Result<AccessToken, ApiError> {
+    // Tokens remember the access key that asked for them: regenerating it revokes them.
+    let access_key = match principal {
+        Some(Principal::AccessKey(name)) => state.keys().stamp(*name),
+        _ => None,
+    };
     let IssuedToken { token, expires_on } = state
         .issuer()
-        .issue(record.user, scopes, lifetime, now, record.generation)
+        .issue_with_key(record.user, scopes, lifetime, now, record.generation, access_key)
         .map_err(|e| ApiError::internal(&e))?;
     Ok(AccessToken::new(token, expires_on))
 }
@@ -132,6 +139,7 @@ fn issue(
 /// `POST /identities`: 201 with the identity, and a token when scopes were asked for.
 async fn create(
     State(state): State<AppState>,
+    principal: Option<Extension<Principal>>,
     uri: Uri,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -159,8 +167,9 @@ async fn create(
         })
         .await?;
     state.observe(&created.record);
-    let access_token =
-        scopes.map(|s| issue(&state, &created.record, &s, lifetime, now)).transpose()?;
+    let access_token = scopes
+        .map(|s| issue(&state, principal.as_deref(), &created.record, &s, lifetime, now))
+        .transpose()?;
     json(
         StatusCode::CREATED,
         &IdentityAccessTokenResult {
@@ -185,6 +194,7 @@ async fn get_identity(
 /// `POST /identities/{id}/:issueAccessToken`: 200 `{token, expiresOn}`.
 async fn issue_token(
     State(state): State<AppState>,
+    principal: Option<Extension<Principal>>,
     uri: Uri,
     path: Result<Path<String>, PathRejection>,
     body: Bytes,
@@ -197,7 +207,7 @@ async fn issue_token(
     state.throttle(Operation::IssueAccessToken)?;
     let now = state.clock().now();
     let record = live(&state, state.store().mark_token_issued(user, now).await?)?;
-    json(StatusCode::OK, &issue(&state, &record, &scopes, lifetime, now)?)
+    json(StatusCode::OK, &issue(&state, principal.as_deref(), &record, &scopes, lifetime, now)?)
 }
 
 /// `POST /identities/{id}/:revokeAccessTokens`: 204; every earlier token stops validating.

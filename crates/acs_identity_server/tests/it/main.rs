@@ -6,4 +6,5 @@ mod entra;
 mod errors;
 mod identities;
 mod lifecycle;
+mod rotation;
 mod tokens;
