@@ -617,8 +617,17 @@ fn table(rows: &[Row]) -> String {
             Some(false) => "**no**",
             None => "–",
         };
+        let mut notes: Vec<String> = Vec::new();
+        if !r.met_note.is_empty() {
+            notes.push(r.met_note.clone());
+        }
+        if let Some(other) = r.result.as_ref().map(|v| f(v, &["other_cpu_cores"])) {
+            if other > 0.5 {
+                notes.push(format!("busy machine: other work used {other:.1} cores"));
+            }
+        }
         let met =
-            if r.met_note.is_empty() { met.to_owned() } else { format!("{met} ({})", r.met_note) };
+            if notes.is_empty() { met.to_owned() } else { format!("{met} ({})", notes.join("; ")) };
         t.push_str(&format!(
             "| {} | {} | {cells} | {} | {} | {met} |\n",
             r.name,

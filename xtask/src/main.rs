@@ -5,9 +5,11 @@
 //! every test of the workspace. `.ci/run` calls exactly this.
 //!
 //! `cargo xtask bench` builds the release server and load generator and runs the
-//! benchmarks of BENCHMARKS.md (see `bench.rs` for its options).
+//! benchmarks of BENCHMARKS.md (see `bench.rs` for its options). `cargo xtask client-bench`
+//! measures the clients' CPU time per call (`client_bench.rs`).
 
 mod bench;
+mod client_bench;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -20,9 +22,10 @@ fn main() -> ExitCode {
         Some("test") => test(&args[1..]),
         Some("compat-setup") => compat_setup().map(|_| ()),
         Some("bench") => bench::bench(&args[1..]),
+        Some("client-bench") => client_bench::client_bench(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test|compat-setup|bench> [-- extra nextest or bench args]"
+                "usage: cargo xtask <test|compat-setup|bench|client-bench> [-- extra nextest or bench args]"
             );
             return ExitCode::from(2);
         }
@@ -83,8 +86,8 @@ fn compat_setup() -> anyhow::Result<Compat> {
     Ok(Compat { python })
 }
 
-/// Installs the compat dependencies, then runs every test (nextest when installed, and
-/// doctests, which nextest does not run).
+/// Installs the compat dependencies, then runs every test: doctests first (nextest does not
+/// run them), then every other test with nextest when installed, whose summary closes the run.
 fn test(extra: &[String]) -> anyhow::Result<()> {
     let compat = compat_setup()?;
     let root = root();
@@ -94,6 +97,7 @@ fn test(extra: &[String]) -> anyhow::Result<()> {
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false);
+    run(Command::new(&cargo).args(["test", "--workspace", "--doc"]).current_dir(&root))?;
     let mut cmd = Command::new(&cargo);
     if has_nextest {
         cmd.args(["nextest", "run", "--workspace", "--all-targets", "--no-fail-fast"]);
@@ -102,6 +106,5 @@ fn test(extra: &[String]) -> anyhow::Result<()> {
     }
     cmd.args(extra).current_dir(&root).env("ACSID_COMPAT_PYTHON", &compat.python);
     run(&mut cmd)?;
-    run(Command::new(&cargo).args(["test", "--workspace", "--doc"]).current_dir(&root))?;
     Ok(())
 }

@@ -290,7 +290,7 @@ impl<'a> UnverifiedToken<'a> {
                 .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
         };
         let exp = time("exp").ok_or(EntraError::Expired)?;
-        if now > exp + LEEWAY {
+        if now - LEEWAY > exp {
             return Err(EntraError::Expired);
         }
         if time("nbf").is_some_and(|nbf| now + LEEWAY < nbf) {
@@ -434,6 +434,10 @@ mod tests {
         let h = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","kid":"k1"}"#);
         let p = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims()).unwrap());
         assert_eq!(check(&format!("{h}.{p}.")), Err(EntraError::BadSignature));
+        // A far-future expiry (the end of time) is fine and must not overflow.
+        let mut c = claims();
+        c["exp"] = 253402300799_i64.into();
+        assert!(check(&i.mint(c)).is_ok());
         // Within the leeway is fine.
         let mut c = claims();
         c["exp"] = (NOW - Duration::minutes(4)).unix_timestamp().into();

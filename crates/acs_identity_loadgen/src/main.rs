@@ -495,7 +495,7 @@ async fn worker(id: usize, plan: Arc<Plan>) -> Tally {
     tally
 }
 
-/// Sends one request on a fresh connection-less path: used only to build the user pool.
+/// Sends one setup request (building the user pool) and parses its JSON answer.
 async fn setup_request(
     io: &mut Box<dyn Io>,
     signer: &mut Signer,

@@ -6,5 +6,6 @@ mod entra;
 mod errors;
 mod identities;
 mod lifecycle;
+mod log_secrets;
 mod rotation;
 mod tokens;

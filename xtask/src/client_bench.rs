@@ -1,0 +1,505 @@
+//! `cargo xtask client-bench`: the client's own CPU time per `create_user` + `get_token`
+//! pair, for this crate's client and for the official Python and JS SDKs, against one
+//! release server on loopback (plain HTTP, so no client pays for TLS).
+//!
+//! Builds the release server and `crates/acs_identity/examples/cpu_per_call.rs`, installs
+//! the official SDKs (`compat-setup`), starts `acs-identity serve` with a fresh data
+//! directory, runs the three clients one after the other (`tests/compat/bench/`), prints a
+//! table and writes it into BENCHMARKS.md between the `client-bench` markers.
+//!
+//! Options (after `--`): `--pairs N` (2000 measured pairs per client), `--warmup N` (100
+//! pairs before the measurement), `--no-pin` (do not pin the server to CPU 1 and the clients
+//! to CPU 0), `--no-write` (leave BENCHMARKS.md alone), `--no-build` (use the binaries
+//! already built).
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use serde_json::Value;
+
+use crate::root;
+
+const BEGIN: &str = "<!-- client-bench:begin -->";
+const END: &str = "<!-- client-bench:end -->";
+
+/// Targets: this client's CPU per pair at most 1/10 of the JS SDK's and 1/30 of Python's.
+const JS_FACTOR: f64 = 10.0;
+const PYTHON_FACTOR: f64 = 30.0;
+
+#[derive(Debug, Clone, PartialEq)]
+struct Options {
+    pairs: u64,
+    warmup: u64,
+    pin: bool,
+    write: bool,
+    build: bool,
+}
+
+fn parse_options(args: &[String]) -> anyhow::Result<Options> {
+    let mut o = Options { pairs: 2000, warmup: 100, pin: true, write: true, build: true };
+    let mut it = args.iter().filter(|a| a.as_str() != "--");
+    while let Some(a) = it.next() {
+        let mut value = |name: &str| -> anyhow::Result<u64> {
+            let v = it.next().with_context(|| format!("{name} needs a value"))?;
+            v.parse().with_context(|| format!("{name}: not a number: {v}"))
+        };
+        match a.as_str() {
+            "--pairs" => o.pairs = value("--pairs")?,
+            "--warmup" => o.warmup = value("--warmup")?,
+            "--no-pin" => o.pin = false,
+            "--no-write" => o.write = false,
+            "--no-build" => o.build = false,
+            other => bail!(
+                "unknown option {other}; expected --pairs N, --warmup N, --no-pin, --no-write, \
+                 --no-build"
+            ),
+        }
+    }
+    if o.pairs == 0 {
+        bail!("--pairs must be at least 1");
+    }
+    Ok(o)
+}
+
+fn output(cmd: &mut Command) -> Option<String> {
+    let out = cmd.stderr(Stdio::null()).output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// User + system CPU of a process so far, in microseconds (`/proc/<pid>/stat`, 10 ms ticks).
+fn process_cpu_us(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    let hz = output(Command::new("getconf").arg("CLK_TCK"))
+        .and_then(|s| s.parse::<f64>().ok())
+        .unwrap_or(100.0);
+    Some(ticks as f64 * 1e6 / hz)
+}
+
+/// A running `acs-identity serve` and what its banner says.
+#[derive(Debug)]
+struct Server {
+    child: Child,
+    http: String,
+    connection_string: String,
+}
+
+impl Server {
+    fn start(bin: &Path, data_dir: &Path, cpu: Option<&str>, log: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(data_dir)?;
+        let log_file = std::fs::File::create(log)
+            .with_context(|| format!("cannot create {}", log.display()))?;
+        let mut cmd = pinned(cpu, bin);
+        cmd.arg("serve")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log_file));
+        let mut child = cmd.spawn().with_context(|| format!("cannot start {cmd:?}"))?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let (tx, rx) = mpsc::channel::<String>();
+        // Reads the banner, then keeps draining stdout so the server never blocks on it.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = tx.send(line);
+            }
+        });
+        let (mut http, mut cs) = (None, None);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while http.is_none() || cs.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Ok(line) = rx.recv_timeout(left) else {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!("the server did not print its banner; see {}", log.display());
+            };
+            let line = line.trim();
+            if let Some(v) = line.strip_prefix("plain HTTP at ") {
+                http = Some(v.trim().trim_end_matches('/').to_owned());
+            } else if line.starts_with("endpoint=") && line.contains(";accesskey=") {
+                cs = Some(line.to_owned());
+            }
+        }
+        Ok(Server {
+            child,
+            http: http.unwrap_or_default(),
+            connection_string: cs.unwrap_or_default(),
+        })
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn pinned(cpu: Option<&str>, program: &Path) -> Command {
+    match cpu {
+        Some(cpu) => {
+            let mut c = Command::new("taskset");
+            c.arg("-c").arg(cpu).arg(program);
+            c
+        }
+        None => Command::new(program),
+    }
+}
+
+/// One client's result.
+#[derive(Debug)]
+struct Measured {
+    name: &'static str,
+    sdk: String,
+    pairs: f64,
+    cpu_us: f64,
+    user_us: f64,
+    sys_us: f64,
+    wall_s: f64,
+    server_cpu_us: Option<f64>,
+}
+
+fn measure(
+    name: &'static str,
+    sdk: String,
+    mut cmd: Command,
+    server: &Server,
+    opts: &Options,
+) -> anyhow::Result<Measured> {
+    cmd.arg("--endpoint")
+        .arg(&server.http)
+        .arg("--connection-string")
+        .arg(&server.connection_string)
+        .arg("--pairs")
+        .arg(opts.pairs.to_string())
+        .arg("--warmup")
+        .arg(opts.warmup.to_string())
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        // Production default. With RUST_BACKTRACE=1, azure_core's client-request-id policy
+        // captures a backtrace per request (a missing header becomes an `Error`, then `None`).
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE");
+    eprintln!("xtask client-bench: {name}: {} + {} pairs", opts.warmup, opts.pairs);
+    let server_before = process_cpu_us(server.child.id());
+    let out = cmd.output().with_context(|| format!("cannot run {cmd:?}"))?;
+    let server_after = process_cpu_us(server.child.id());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        bail!("{name} client failed with {}: {stdout}", out.status);
+    }
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with('{'))
+        .with_context(|| format!("{name} client printed no JSON: {stdout}"))?;
+    let v: Value = serde_json::from_str(line)
+        .with_context(|| format!("{name} client printed bad JSON: {line}"))?;
+    let num = |k: &str| -> anyhow::Result<f64> {
+        v.get(k).and_then(Value::as_f64).with_context(|| format!("{name}: no {k} in {line}"))
+    };
+    let pairs = num("pairs")?;
+    let m = Measured {
+        name,
+        sdk,
+        pairs,
+        cpu_us: num("cpu_us_per_pair")?,
+        user_us: num("user_us")? / pairs,
+        sys_us: num("sys_us")? / pairs,
+        wall_s: num("wall_s")?,
+        // Includes the client's warm-up: a rough figure, for context only.
+        server_cpu_us: server_before
+            .zip(server_after)
+            .map(|(b, a)| (a - b) / (pairs + opts.warmup as f64)),
+    };
+    eprintln!("xtask client-bench: {name}: {line}");
+    Ok(m)
+}
+
+/// `name==1.2.3` from requirements.txt or `"name": "1.2.3"` from package.json.
+fn pinned_version(file: &Path, name: &str) -> String {
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    text.lines()
+        .find_map(|l| {
+            let l = l.trim();
+            if let Some(v) = l.strip_prefix(&format!("{name}==")) {
+                return Some(v.trim().to_owned());
+            }
+            let (k, v) = l.split_once(':')?;
+            (k.trim().trim_matches('"') == name)
+                .then(|| v.trim().trim_end_matches(',').trim_matches('"').to_owned())
+        })
+        .unwrap_or_else(|| "?".to_owned())
+}
+
+fn table(rows: &[Measured]) -> String {
+    let rust = rows.iter().find(|r| r.name == "rust").map(|r| r.cpu_us);
+    let mut t = String::from(
+        "| client | pairs | CPU µs/pair (user + sys) | user µs/pair | sys µs/pair | wall µs/pair | \
+         ÷ Rust | server CPU µs/pair |\n|---|--:|--:|--:|--:|--:|--:|--:|\n",
+    );
+    for r in rows {
+        let ratio =
+            rust.filter(|&x| x > 0.0).map_or("–".to_owned(), |x| format!("{:.1}×", r.cpu_us / x));
+        t.push_str(&format!(
+            "| {} | {} | **{:.0}** | {:.0} | {:.0} | {:.0} | {ratio} | {} |\n",
+            r.sdk,
+            r.pairs,
+            r.cpu_us,
+            r.user_us,
+            r.sys_us,
+            r.wall_s * 1e6 / r.pairs,
+            r.server_cpu_us.map_or("–".to_owned(), |s| format!("{s:.0}")),
+        ));
+    }
+    t.push('\n');
+    t.push_str("| target | limit for Rust | Rust | ratio | met? |\n|---|--:|--:|--:|---|\n");
+    for (name, factor) in [("js", JS_FACTOR), ("python", PYTHON_FACTOR)] {
+        let Some(other) = rows.iter().find(|r| r.name == name) else { continue };
+        let Some(rust) = rust else { continue };
+        let limit = other.cpu_us / factor;
+        let label = if name == "js" { "JS SDK" } else { "Python SDK" };
+        t.push_str(&format!(
+            "| ≤ 1/{factor:.0} of the {label} | {limit:.0} µs | {rust:.0} µs | {label} ÷ Rust = {:.1} | {} |\n",
+            other.cpu_us / rust,
+            if rust <= limit { "yes" } else { "**no**" },
+        ));
+    }
+    t
+}
+
+pub(crate) fn client_bench(args: &[String]) -> anyhow::Result<()> {
+    let opts = parse_options(args)?;
+    let root = root();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|p| if p.is_absolute() { p } else { root.join(p) })
+        .unwrap_or_else(|| root.join("target"));
+    if opts.build {
+        crate::run(
+            Command::new(&cargo)
+                .args(["build", "--release", "-p", "acs_identity_cli"])
+                .current_dir(&root),
+        )?;
+        crate::run(
+            Command::new(&cargo)
+                .args(["build", "--release", "-p", "acs_identity", "--example", "cpu_per_call"])
+                .current_dir(&root),
+        )?;
+    }
+    let compat = crate::compat_setup()?;
+    let server_bin = target_dir.join("release/acs-identity");
+    let rust_bin = target_dir.join("release/examples/cpu_per_call");
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let pin = opts.pin
+        && cores >= 2
+        && Command::new("taskset")
+            .arg("-V")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok();
+    let (server_cpu, client_cpu) = if pin { (Some("1"), Some("0")) } else { (None, None) };
+
+    let scratch =
+        std::env::temp_dir().join(format!("acs-identity-client-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch)?;
+    let load_before = load_average();
+    let server =
+        Server::start(&server_bin, &scratch.join("data"), server_cpu, &scratch.join("server.log"))?;
+    eprintln!("xtask client-bench: server at {}", server.http);
+
+    let node = std::env::var("NODE").unwrap_or_else(|_| "node".to_owned());
+    let bench_dir = root.join("tests/compat/bench");
+    let python_sdk = format!(
+        "Python: azure-communication-identity {} (sync), {}",
+        pinned_version(
+            &root.join("tests/compat/python/requirements.txt"),
+            "azure-communication-identity"
+        ),
+        output(Command::new(&compat.python).arg("--version")).unwrap_or_default()
+    );
+    let js_sdk = format!(
+        "JS: @azure/communication-identity {}, Node {}",
+        pinned_version(&root.join("tests/compat/js/package.json"), "@azure/communication-identity"),
+        output(Command::new(&node).arg("--version")).unwrap_or_default()
+    );
+    let with_pin = |program: &Path| pinned(client_cpu, program);
+    let mut rows = Vec::new();
+    let result = (|| -> anyhow::Result<()> {
+        rows.push(measure(
+            "rust",
+            "Rust: `acs_identity` (this repository), current-thread tokio".to_owned(),
+            with_pin(&rust_bin),
+            &server,
+            &opts,
+        )?);
+        let mut py = with_pin(&compat.python);
+        py.arg(bench_dir.join("cpu_per_call.py"));
+        rows.push(measure("python", python_sdk, py, &server, &opts)?);
+        let node_path = which(&node).unwrap_or_else(|| PathBuf::from(&node));
+        let mut js = with_pin(&node_path);
+        js.arg(bench_dir.join("cpu_per_call.mjs"));
+        rows.push(measure("js", js_sdk, js, &server, &opts)?);
+        Ok(())
+    })();
+    drop(server);
+    let _ = std::fs::remove_dir_all(&scratch);
+    result?;
+    let load_after = load_average();
+
+    let date = output(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"])).unwrap_or_default();
+    let commit =
+        output(Command::new("git").args(["rev-parse", "--short=12", "HEAD"]).current_dir(&root))
+            .unwrap_or_else(|| "unknown".to_owned());
+    let dirty = output(
+        Command::new("git")
+            .args(["--no-optional-locks", "status", "--porcelain", "--untracked-files=no"])
+            .current_dir(&root),
+    )
+    .is_some_and(|s| !s.is_empty());
+    let mut command = String::new();
+    if let Ok(dir) = std::env::var("CARGO_TARGET_DIR") {
+        command.push_str(&format!("CARGO_TARGET_DIR={dir} "));
+    }
+    command.push_str("cargo xtask client-bench");
+    let passed: Vec<&String> = args.iter().filter(|a| a.as_str() != "--").collect();
+    if !passed.is_empty() {
+        command.push_str(" --");
+        for a in passed {
+            command.push(' ');
+            command.push_str(a);
+        }
+    }
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .and_then(|r| r.split_once(':'))
+                .map(|(_, v)| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default();
+    let rustc = output(Command::new("rustc").arg("--version")).unwrap_or_default();
+
+    let mut out = String::new();
+    out.push_str(&format!("### Run of {date}\n\n"));
+    out.push_str(&format!("- command: `{command}`\n"));
+    out.push_str(&format!(
+        "- commit: `{commit}`{}\n",
+        if dirty { " with uncommitted changes in the work tree" } else { "" }
+    ));
+    out.push_str(&format!("- machine: {cores} cores, {cpu}, Linux {kernel}, {rustc}\n"));
+    out.push_str(&format!(
+        "- protocol: per client, {} warm-up pairs, then {} sequential `create_user` + `get_token([\"chat\"])` \
+         pairs over plain HTTP/1.1 keep-alive to the server's `--http-listen` port (no TLS for anyone); \
+         CPU = user + system time of the whole client process during the measured loop only\n",
+        opts.warmup, opts.pairs
+    ));
+    out.push_str(
+        "- environment: `RUST_BACKTRACE` and `RUST_LIB_BACKTRACE` removed for the clients (see \
+         the findings above)\n",
+    );
+    out.push_str(&format!(
+        "- pinning: {}\n",
+        if pin { "server on CPU 1, each client on CPU 0 (`taskset -c`)" } else { "none" }
+    ));
+    out.push_str(&format!(
+        "- load average (1, 5, 15 min) before: {load_before}; after: {load_after}{}\n",
+        if load_before.split_whitespace().next().and_then(|l| l.parse::<f64>().ok()).is_some_and(|l| l > 1.0) {
+            " — other work was running on this machine; CPU time per call moves less than wall time with load, but caches and frequency still do"
+        } else {
+            ""
+        }
+    ));
+    out.push_str(
+        "- server CPU µs/pair: the server's CPU (10 ms ticks of `/proc/<pid>/stat`) over the client's whole run, \
+         warm-up included, ÷ all its pairs; context only\n",
+    );
+    out.push('\n');
+    out.push_str(&table(&rows));
+    println!("\n{out}");
+
+    if opts.write {
+        let path = root.join("BENCHMARKS.md");
+        let current = std::fs::read_to_string(&path).unwrap_or_default();
+        let block = format!("{BEGIN}\n{out}{END}");
+        let updated = match (current.find(BEGIN), current.find(END)) {
+            (Some(b), Some(e)) if b < e => {
+                format!("{}{block}{}", &current[..b], &current[e + END.len()..])
+            }
+            _ => format!("{current}\n## Client CPU per call\n\n{block}\n"),
+        };
+        std::fs::write(&path, updated)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("xtask client-bench: wrote the table into {}", path.display());
+    }
+    Ok(())
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+/// The full path of a program on `PATH` (for `taskset`, which does not search it the same way).
+fn which(program: &str) -> Option<PathBuf> {
+    if program.contains('/') {
+        return Some(PathBuf::from(program));
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(program)).find(|p| p.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_parse() {
+        let args: Vec<String> = ["--", "--pairs", "500", "--warmup", "10", "--no-write"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        let o = parse_options(&args).unwrap();
+        assert_eq!(o, Options { pairs: 500, warmup: 10, pin: true, write: false, build: true });
+        assert!(parse_options(&["--pairs".to_owned(), "0".to_owned()]).is_err());
+        assert!(parse_options(&["--bogus".to_owned()]).is_err());
+    }
+
+    #[test]
+    fn versions_from_pins() {
+        let dir = std::env::temp_dir().join(format!("client-bench-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let req = dir.join("requirements.txt");
+        std::fs::write(&req, "azure-communication-identity==1.5.0\npytest==9\n").unwrap();
+        assert_eq!(pinned_version(&req, "azure-communication-identity"), "1.5.0");
+        let pkg = dir.join("package.json");
+        std::fs::write(
+            &pkg,
+            "{\n  \"dependencies\": {\n    \"@azure/communication-identity\": \"1.3.1\"\n  }\n}\n",
+        )
+        .unwrap();
+        assert_eq!(pinned_version(&pkg, "@azure/communication-identity"), "1.3.1");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
