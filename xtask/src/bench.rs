@@ -126,7 +126,47 @@ struct Machine {
     rustc: String,
 }
 
-fn command_output(cmd: &mut Command) -> Option<String> {
+/// When, at which commit and with which command a benchmark ran.
+pub(crate) struct RunRecord {
+    pub(crate) date: String,
+    pub(crate) commit: String,
+    pub(crate) dirty: bool,
+    pub(crate) command: String,
+}
+
+impl RunRecord {
+    /// The record of `cargo xtask <subcommand> <args>` run now in `root`.
+    pub(crate) fn now(root: &Path, subcommand: &str, args: &[String]) -> RunRecord {
+        let date = command_output(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"]))
+            .unwrap_or_default();
+        let commit = command_output(
+            Command::new("git").args(["rev-parse", "--short=12", "HEAD"]).current_dir(root),
+        )
+        .unwrap_or_else(|| "unknown".to_owned());
+        let dirty = command_output(
+            Command::new("git")
+                .args(["--no-optional-locks", "status", "--porcelain", "--untracked-files=no"])
+                .current_dir(root),
+        )
+        .is_some_and(|s| !s.is_empty());
+        let mut command = String::new();
+        if let Ok(dir) = std::env::var("CARGO_TARGET_DIR") {
+            command.push_str(&format!("CARGO_TARGET_DIR={dir} "));
+        }
+        command.push_str(&format!("cargo xtask {subcommand}"));
+        let passed: Vec<&String> = args.iter().filter(|a| a.as_str() != "--").collect();
+        if !passed.is_empty() {
+            command.push_str(" --");
+            for a in passed {
+                command.push(' ');
+                command.push_str(a);
+            }
+        }
+        RunRecord { date, commit, dirty, command }
+    }
+}
+
+pub(crate) fn command_output(cmd: &mut Command) -> Option<String> {
     let out = cmd.stderr(Stdio::null()).output().ok()?;
     out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
@@ -162,7 +202,7 @@ impl Machine {
     }
 }
 
-fn load_average() -> String {
+pub(crate) fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|_| "unknown".to_owned())
@@ -801,31 +841,7 @@ pub(crate) fn bench(args: &[String]) -> anyhow::Result<()> {
     let load_after = load_average();
 
     // The record.
-    let date = command_output(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"]))
-        .unwrap_or_default();
-    let commit = command_output(
-        Command::new("git").args(["rev-parse", "--short=12", "HEAD"]).current_dir(&root),
-    )
-    .unwrap_or_else(|| "unknown".to_owned());
-    let dirty = command_output(
-        Command::new("git")
-            .args(["--no-optional-locks", "status", "--porcelain", "--untracked-files=no"])
-            .current_dir(&root),
-    )
-    .is_some_and(|s| !s.is_empty());
-    let mut command = String::new();
-    if let Ok(dir) = std::env::var("CARGO_TARGET_DIR") {
-        command.push_str(&format!("CARGO_TARGET_DIR={dir} "));
-    }
-    command.push_str("cargo xtask bench");
-    let passed: Vec<&String> = args.iter().filter(|a| a.as_str() != "--").collect();
-    if !passed.is_empty() {
-        command.push_str(" --");
-        for a in passed {
-            command.push(' ');
-            command.push_str(a);
-        }
-    }
+    let RunRecord { date, commit, dirty, command } = RunRecord::now(&root, "bench", args);
     let transport = if opts.https {
         "HTTPS (rustls, keep-alive) to the `--listen` port"
     } else {

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use serde_json::Value;
 
+use crate::bench::{command_output, load_average, RunRecord};
 use crate::root;
 
 const BEGIN: &str = "<!-- client-bench:begin -->";
@@ -65,17 +66,12 @@ fn parse_options(args: &[String]) -> anyhow::Result<Options> {
     Ok(o)
 }
 
-fn output(cmd: &mut Command) -> Option<String> {
-    let out = cmd.stderr(Stdio::null()).output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
-
 /// User + system CPU of a process so far, in microseconds (`/proc/<pid>/stat`, 10 ms ticks).
 fn process_cpu_us(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
     let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    let hz = output(Command::new("getconf").arg("CLK_TCK"))
+    let hz = command_output(Command::new("getconf").arg("CLK_TCK"))
         .and_then(|s| s.parse::<f64>().ok())
         .unwrap_or(100.0);
     Some(ticks as f64 * 1e6 / hz)
@@ -333,12 +329,12 @@ pub(crate) fn client_bench(args: &[String]) -> anyhow::Result<()> {
             &root.join("tests/compat/python/requirements.txt"),
             "azure-communication-identity"
         ),
-        output(Command::new(&compat.python).arg("--version")).unwrap_or_default()
+        command_output(Command::new(&compat.python).arg("--version")).unwrap_or_default()
     );
     let js_sdk = format!(
         "JS: @azure/communication-identity {}, Node {}",
         pinned_version(&root.join("tests/compat/js/package.json"), "@azure/communication-identity"),
-        output(Command::new(&node).arg("--version")).unwrap_or_default()
+        command_output(Command::new(&node).arg("--version")).unwrap_or_default()
     );
     let with_pin = |program: &Path| pinned(client_cpu, program);
     let mut rows = Vec::new();
@@ -364,29 +360,7 @@ pub(crate) fn client_bench(args: &[String]) -> anyhow::Result<()> {
     result?;
     let load_after = load_average();
 
-    let date = output(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"])).unwrap_or_default();
-    let commit =
-        output(Command::new("git").args(["rev-parse", "--short=12", "HEAD"]).current_dir(&root))
-            .unwrap_or_else(|| "unknown".to_owned());
-    let dirty = output(
-        Command::new("git")
-            .args(["--no-optional-locks", "status", "--porcelain", "--untracked-files=no"])
-            .current_dir(&root),
-    )
-    .is_some_and(|s| !s.is_empty());
-    let mut command = String::new();
-    if let Ok(dir) = std::env::var("CARGO_TARGET_DIR") {
-        command.push_str(&format!("CARGO_TARGET_DIR={dir} "));
-    }
-    command.push_str("cargo xtask client-bench");
-    let passed: Vec<&String> = args.iter().filter(|a| a.as_str() != "--").collect();
-    if !passed.is_empty() {
-        command.push_str(" --");
-        for a in passed {
-            command.push(' ');
-            command.push_str(a);
-        }
-    }
+    let RunRecord { date, commit, dirty, command } = RunRecord::now(&root, "client-bench", args);
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .unwrap_or_default()
         .lines()
@@ -399,7 +373,7 @@ pub(crate) fn client_bench(args: &[String]) -> anyhow::Result<()> {
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_owned())
         .unwrap_or_default();
-    let rustc = output(Command::new("rustc").arg("--version")).unwrap_or_default();
+    let rustc = command_output(Command::new("rustc").arg("--version")).unwrap_or_default();
 
     let mut out = String::new();
     out.push_str(&format!("### Run of {date}\n\n"));
@@ -454,12 +428,6 @@ pub(crate) fn client_bench(args: &[String]) -> anyhow::Result<()> {
         eprintln!("xtask client-bench: wrote the table into {}", path.display());
     }
     Ok(())
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".to_owned())
 }
 
 /// The full path of a program on `PATH` (for `taskset`, which does not search it the same way).
