@@ -252,7 +252,7 @@ impl Pinning {
 }
 
 /// A running `acs-identity serve`.
-#[derive(Debug)]
+// No `Debug`: it holds the connection string.
 struct Server {
     child: Child,
     pid: u32,

@@ -77,8 +77,8 @@ fn process_cpu_us(pid: u32) -> Option<f64> {
     Some(ticks as f64 * 1e6 / hz)
 }
 
-/// A running `acs-identity serve` and what its banner says.
-#[derive(Debug)]
+/// A running `acs-identity serve` and what its banner says. No `Debug`: it holds the
+/// connection string.
 struct Server {
     child: Child,
     http: String,

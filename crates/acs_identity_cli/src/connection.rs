@@ -23,8 +23,9 @@ pub(crate) const PREVIEW_API_VERSION: &str = "2025-03-02-preview";
 /// Environment variables naming a PEM file of extra trusted roots, in order of preference.
 const CA_FILE_ENVS: [&str; 2] = ["SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"];
 
-/// Flags of the commands that talk to a running service.
-#[derive(Debug, clap::Args)]
+/// Flags of the commands that talk to a running service. `Debug` leaves out the connection
+/// string, which holds the access key.
+#[derive(clap::Args)]
 pub(crate) struct ClientArgs {
     /// Connection string of the resource, `endpoint=https://…/;accesskey=…`
     /// (`acs-identity keys list` prints it).
@@ -47,6 +48,16 @@ pub(crate) struct ClientArgs {
     /// Output format: a table for people, JSON for scripts.
     #[arg(long, global = true, value_enum, default_value_t = Output::Table)]
     pub(crate) output: Output,
+}
+
+impl std::fmt::Debug for ClientArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientArgs")
+            .field("ca_file", &self.ca_file)
+            .field("api_version", &self.api_version)
+            .field("output", &self.output)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Which api-version a command needs when `--api-version` is not given.

@@ -60,8 +60,8 @@ impl Scenario {
 }
 
 /// Load an acs-identity service with signed ACS Identity requests and report throughput
-/// and latency percentiles.
-#[derive(Debug, Parser)]
+/// and latency percentiles. `Debug` leaves out the connection string (it holds the key).
+#[derive(Parser)]
 #[command(name = "acs-identity-loadgen", version)]
 struct Args {
     /// Where to send requests: `http://HOST:PORT` (plain HTTP/1.1) or `https://HOST:PORT`
@@ -114,6 +114,15 @@ struct Args {
     /// Print the result as one JSON object.
     #[arg(long)]
     json: bool,
+}
+
+impl std::fmt::Debug for Args {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Args")
+            .field("endpoint", &self.endpoint)
+            .field("scenario", &self.scenario)
+            .finish_non_exhaustive()
+    }
 }
 
 fn main() -> ExitCode {

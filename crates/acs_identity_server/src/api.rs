@@ -105,14 +105,20 @@ pub struct Identity {
     pub last_token_issued_at: Option<String>,
 }
 
-/// `CommunicationIdentityAccessToken`.
-#[derive(Debug, Serialize)]
+/// `CommunicationIdentityAccessToken`. `Debug` never shows the token.
+#[derive(Serialize)]
 pub struct AccessToken {
     /// The JWT.
     pub token: String,
     /// ACS date-time.
     #[serde(rename = "expiresOn")]
     pub expires_on: String,
+}
+
+impl std::fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessToken").field("expires_on", &self.expires_on).finish_non_exhaustive()
+    }
 }
 
 impl AccessToken {
@@ -175,6 +181,15 @@ mod tests {
         assert!(JsonObject::parse(b"null", false).unwrap().0.is_empty());
         assert!(JsonObject::parse(b"", true).is_err());
         assert!(JsonObject::parse(b"null", true).is_err());
+    }
+
+    #[test]
+    fn access_token_debug_hides_the_token() {
+        let t = AccessToken::new(
+            "eyJhbGciOiJFUzI1NiJ9.e30.c2ln".to_owned(),
+            time::OffsetDateTime::UNIX_EPOCH,
+        );
+        assert!(!format!("{t:?}").contains("eyJ"));
     }
 
     #[test]

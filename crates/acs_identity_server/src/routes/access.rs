@@ -157,6 +157,30 @@ fn exchanged(
     )
 }
 
+/// What both exchanges receive.
+struct Exchange<'a> {
+    uri: &'a Uri,
+    headers: &'a HeaderMap,
+    transport: Option<Extension<Transport>>,
+    body: Result<Bytes, BytesRejection>,
+}
+
+impl Exchange<'_> {
+    /// Checks the api-version and the (empty) body, counts the request, and verifies the
+    /// caller's Entra token for `audiences`.
+    async fn caller(
+        self,
+        state: &AppState,
+        served: fn(ApiVersion) -> bool,
+        audiences: &[&str],
+    ) -> Result<EntraClaims, ApiError> {
+        api_version(self.uri, served)?;
+        JsonObject::parse(&body_or_413(self.body, state)?, false)?;
+        state.throttle(crate::throttle::Operation::ExchangeTokens)?;
+        caller(state, self.headers, self.transport, audiences).await
+    }
+}
+
 fn lower(s: &Option<String>) -> String {
     s.as_deref().unwrap_or_default().to_ascii_lowercase()
 }
@@ -170,10 +194,8 @@ async fn teams_extension_exchange(
     transport: Option<Extension<Transport>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    api_version(&uri, ApiVersion::has_teams_extension)?;
-    JsonObject::parse(&body_or_413(body, &state)?, false)?;
-    state.throttle(crate::throttle::Operation::ExchangeTokens)?;
-    let claims = caller(&state, &headers, transport, TEAMS_AUDIENCES).await?;
+    let request = Exchange { uri: &uri, headers: &headers, transport, body };
+    let claims = request.caller(&state, ApiVersion::has_teams_extension, TEAMS_AUDIENCES).await?;
     if !claims.scopes.contains(TEAMS_EXTENSION_SCOPE) {
         return Err(ApiError::invalid_access_token());
     }
@@ -197,10 +219,8 @@ async fn entra_exchange(
     transport: Option<Extension<Transport>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    api_version(&uri, ApiVersion::has_entra)?;
-    JsonObject::parse(&body_or_413(body, &state)?, false)?;
-    state.throttle(crate::throttle::Operation::ExchangeTokens)?;
-    let claims = caller(&state, &headers, transport, IDENTITY_API_AUDIENCES).await?;
+    let request = Exchange { uri: &uri, headers: &headers, transport, body };
+    let claims = request.caller(&state, ApiVersion::has_entra, IDENTITY_API_AUDIENCES).await?;
     let (tid, oid, app) = (lower(&claims.tid), lower(&claims.oid), lower(&claims.app_id));
     let mut candidates = vec![oid.clone(), tid.clone()];
     candidates.extend(claims.groups.iter().map(|g| g.to_ascii_lowercase()));
