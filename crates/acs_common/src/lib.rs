@@ -4,6 +4,7 @@
 pub mod clock;
 pub mod connection_string;
 pub mod credential;
+pub mod entra;
 pub mod hmac;
 pub mod identifier;
 

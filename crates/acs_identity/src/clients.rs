@@ -41,8 +41,8 @@ pub const DEFAULT_API_VERSION: &str = "2026-09-23";
 /// | `2022-06-01` | Teams user token exchange |
 /// | `2022-10-01` | custom token expiry (`expires_in`) |
 /// | `2023-10-01` | scopes `chat.join`, `chat.join.limited`, `voip.join` |
-/// | `2025-03-02-preview` | custom ids on create, [`get_user_detail`](CommunicationIdentityClient::get_user_detail) |
-/// | `2025-06-30`, `2026-07-22`, `2026-09-23` | same identity operations as `2023-10-01` |
+/// | `2025-03-02-preview` | custom ids on create, [`get_user_detail`](CommunicationIdentityClient::get_user_detail), Teams Phone extensibility and Entra user access assignments |
+/// | `2025-06-30`, `2026-07-22`, `2026-09-23` | the identity operations of `2023-10-01` and Teams Phone extensibility assignments |
 ///
 /// Other values may be configured; the client then sends them as they are.
 pub const SUPPORTED_API_VERSIONS: &[&str] = &[
@@ -108,6 +108,8 @@ enum Feature {
     CustomExpiry,
     CustomId,
     GetUserDetail,
+    TeamsExtension,
+    EntraAccess,
 }
 
 impl Feature {
@@ -116,7 +118,8 @@ impl Feature {
         match self {
             Self::TeamsUserExchange => &["2021-03-07"],
             Self::CustomExpiry => &["2021-03-07", "2022-06-01"],
-            Self::CustomId | Self::GetUserDetail => &[
+            Self::TeamsExtension => &["2021-03-07", "2022-06-01", "2022-10-01", "2023-10-01"],
+            Self::CustomId | Self::GetUserDetail | Self::EntraAccess => &[
                 "2021-03-07",
                 "2022-06-01",
                 "2022-10-01",
@@ -136,6 +139,10 @@ impl Feature {
             Self::CustomExpiry => "a custom token expiry needs api-version 2022-10-01 or later",
             Self::CustomId => "a custom id needs api-version 2025-03-02-preview",
             Self::GetUserDetail => "get_user_detail needs api-version 2025-03-02-preview",
+            Self::TeamsExtension => {
+                "Teams Phone extensibility assignments need api-version 2025-03-02-preview, 2025-06-30 or later"
+            }
+            Self::EntraAccess => "Entra user access assignments need api-version 2025-03-02-preview",
         }
     }
 }
@@ -629,5 +636,6 @@ struct ValidateTokenRequest<'a> {
     token: &'a str,
 }
 
+mod assignments;
 #[cfg(test)]
 mod tests;

@@ -10,104 +10,117 @@ use azure_core::{
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::{convert::Infallible, fmt, str::FromStr};
 
-/// The scope of a user access token: which Communication Services features the user may use.
-///
-/// The set of scopes grows over time, so unknown values are kept in
-/// [`UnknownValue`](Self::UnknownValue) instead of being rejected.
-///
-/// ```
-/// use acs_identity::models::CommunicationTokenScope;
-///
-/// assert_eq!(CommunicationTokenScope::ChatJoinLimited.as_str(), "chat.join.limited");
-/// assert_eq!("voip".parse::<CommunicationTokenScope>().unwrap(), CommunicationTokenScope::VoIP);
-/// assert_eq!(
-///     CommunicationTokenScope::from("email"),
-///     CommunicationTokenScope::UnknownValue("email".to_string()),
-/// );
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum CommunicationTokenScope {
-    /// `chat`: full access to the Chat APIs.
-    Chat,
-    /// `voip`: full access to the Calling APIs.
-    VoIP,
-    /// `chat.join`: Chat without creating, deleting or updating threads (api-version 2023-10-01+).
-    ChatJoin,
-    /// `chat.join.limited`: like `chat.join`, but cannot add or remove participants
-    /// (api-version 2023-10-01+).
-    ChatJoinLimited,
-    /// `voip.join`: Calling without starting new calls (api-version 2023-10-01+).
-    VoIPJoin,
-    /// A scope this version of the library does not know.
-    UnknownValue(String),
-}
-
-impl CommunicationTokenScope {
-    /// The wire value of the scope.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Chat => "chat",
-            Self::VoIP => "voip",
-            Self::ChatJoin => "chat.join",
-            Self::ChatJoinLimited => "chat.join.limited",
-            Self::VoIPJoin => "voip.join",
-            Self::UnknownValue(value) => value,
+/// Defines a string enum of the wire: known values as variants, anything else kept in
+/// `UnknownValue`, with `as_str`, `Display`, `FromStr`, `From<&str>`, `From<String>` and serde.
+macro_rules! wire_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $( $(#[$variant_meta:meta])* $variant:ident = $wire:literal, )+
         }
-    }
-}
-
-impl AsRef<str> for CommunicationTokenScope {
-    fn as_ref(&self) -> &str {
-        self.as_str()
-    }
-}
-
-impl fmt::Display for CommunicationTokenScope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for CommunicationTokenScope {
-    type Err = Infallible;
-
-    /// Parses a wire value; unknown values become [`UnknownValue`](Self::UnknownValue).
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s {
-            "chat" => Self::Chat,
-            "voip" => Self::VoIP,
-            "chat.join" => Self::ChatJoin,
-            "chat.join.limited" => Self::ChatJoinLimited,
-            "voip.join" => Self::VoIPJoin,
-            other => Self::UnknownValue(other.to_owned()),
-        })
-    }
-}
-
-impl From<&str> for CommunicationTokenScope {
-    fn from(value: &str) -> Self {
-        match value.parse() {
-            Ok(scope) => scope,
-            Err(never) => match never {},
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $( $(#[$variant_meta])* $variant, )+
+            /// A value this version of the library does not know.
+            UnknownValue(String),
         }
-    }
+
+        impl $name {
+            /// The wire value.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $( Self::$variant => $wire, )+
+                    Self::UnknownValue(value) => value,
+                }
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                self.as_str()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = Infallible;
+
+            /// Parses a wire value; unknown values become `UnknownValue`.
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Ok(match s {
+                    $( $wire => Self::$variant, )+
+                    other => Self::UnknownValue(other.to_owned()),
+                })
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(value: &str) -> Self {
+                match value.parse() {
+                    Ok(parsed) => parsed,
+                    Err(never) => match never {},
+                }
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(value: String) -> Self {
+                Self::from(value.as_str())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                Ok(String::deserialize(deserializer)?.into())
+            }
+        }
+    };
 }
 
-impl From<String> for CommunicationTokenScope {
-    fn from(value: String) -> Self {
-        Self::from(value.as_str())
-    }
-}
+mod assignments;
+pub use assignments::*;
 
-impl Serialize for CommunicationTokenScope {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for CommunicationTokenScope {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Ok(String::deserialize(deserializer)?.into())
+wire_enum! {
+    /// The scope of a user access token: which Communication Services features the user may use.
+    ///
+    /// The set of scopes grows over time, so unknown values are kept in
+    /// [`UnknownValue`](Self::UnknownValue) instead of being rejected.
+    ///
+    /// ```
+    /// use acs_identity::models::CommunicationTokenScope;
+    ///
+    /// assert_eq!(CommunicationTokenScope::ChatJoinLimited.as_str(), "chat.join.limited");
+    /// assert_eq!("voip".parse::<CommunicationTokenScope>().unwrap(), CommunicationTokenScope::VoIP);
+    /// assert_eq!(
+    ///     CommunicationTokenScope::from("email"),
+    ///     CommunicationTokenScope::UnknownValue("email".to_string()),
+    /// );
+    /// ```
+    pub enum CommunicationTokenScope {
+        /// `chat`: full access to the Chat APIs.
+        Chat = "chat",
+        /// `voip`: full access to the Calling APIs.
+        VoIP = "voip",
+        /// `chat.join`: Chat without creating, deleting or updating threads (api-version 2023-10-01+).
+        ChatJoin = "chat.join",
+        /// `chat.join.limited`: like `chat.join`, but cannot add or remove participants
+        /// (api-version 2023-10-01+).
+        ChatJoinLimited = "chat.join.limited",
+        /// `voip.join`: Calling without starting new calls (api-version 2023-10-01+).
+        VoIPJoin = "voip.join",
     }
 }
 

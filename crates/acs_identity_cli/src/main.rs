@@ -1,5 +1,6 @@
 //! `acs-identity`: the self-hosted ACS Identity service and its command line.
 
+mod assignment;
 mod bulk;
 mod connection;
 mod keys;
@@ -43,8 +44,10 @@ enum Command {
     Import(transfer::ImportArgs),
     /// Create, show and delete users of a running service.
     User(user::UserArgs),
-    /// Issue, revoke, decode and verify access tokens.
+    /// Issue, revoke, exchange, decode and verify access tokens.
     Token(token::TokenArgs),
+    /// Manage who may exchange Entra ID tokens (Teams Phone extensibility, Entra user access).
+    Assignment(assignment::AssignmentArgs),
     /// Print a shell completion script.
     Completions {
         /// The shell to complete for.
@@ -97,6 +100,7 @@ fn main() -> ExitCode {
             Command::Import(args) => transfer::import(args).await,
             Command::User(args) => user::run(args).await,
             Command::Token(args) => token::run(args, local_offset).await,
+            Command::Assignment(args) => assignment::run(args).await,
             Command::Completions { shell } => completions(shell),
         }
     });

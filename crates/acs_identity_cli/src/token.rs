@@ -1,6 +1,9 @@
-//! `acs-identity token ...`: issue, revoke, decode and verify access tokens.
+//! `acs-identity token ...`: issue, revoke, exchange, decode and verify access tokens.
 
-use acs_identity::models::{CommunicationIdentityClientGetTokenOptions, CommunicationTokenScope};
+use acs_identity::models::{
+    CommunicationIdentityClientGetTokenOptions, CommunicationTokenScope,
+    GetTokenForTeamsUserOptions,
+};
 use acs_identity::CommunicationUserIdentifier;
 use anyhow::Context as _;
 use azure_core::time::{Duration, OffsetDateTime};
@@ -45,6 +48,20 @@ enum TokenCommand {
     Decode {
         /// The token; `-` reads it from stdin.
         token: String,
+    },
+    /// Exchange a Teams user's Entra ID token for a Communication Services token (api-version
+    /// 2022-06-01 or later).
+    #[command(name = "exchange-teams")]
+    ExchangeTeams {
+        /// The Teams user's Entra ID access token; `-` reads it from stdin.
+        #[arg(long, value_name = "TOKEN")]
+        token: String,
+        /// The client (application) id of the Entra application; must match the token's appid.
+        #[arg(long, value_name = "ID")]
+        app_id: String,
+        /// The Entra object id of the user; must match the token's oid.
+        #[arg(long, value_name = "ID")]
+        user_id: String,
     },
     /// Ask the service whether a token is valid (an acs-identity extension; Azure has no such
     /// operation). Exits with 0 when it is, 1 when it is not.
@@ -95,6 +112,25 @@ pub(crate) async fn run(args: TokenArgs, local_offset: UtcOffset) -> anyhow::Res
             match output {
                 Output::Json => print_json(&json!({ "id": user.id, "revoked": true })),
                 Output::Table => print_table(&[("revoked all tokens of", user.id)]),
+            }
+        }
+        TokenCommand::ExchangeTeams { token, app_id, user_id } => {
+            let client = client_args.client(Needs::Stable)?;
+            let parameters = GetTokenForTeamsUserOptions::new(read_token(token)?, app_id, user_id);
+            let token = client
+                .get_token_for_teams_user(&parameters, None)
+                .await
+                .and_then(|r| r.into_model())
+                .map_err(|e| api_error(e, "exchange the token"))?;
+            match output {
+                Output::Json => print_json(&json!({
+                    "token": token.token.secret(),
+                    "expiresOn": rfc3339(token.expires_on),
+                })),
+                Output::Table => print_table(&[
+                    ("token", token.token.secret().to_owned()),
+                    ("expires on", with_relative(token.expires_on)),
+                ]),
             }
         }
         TokenCommand::Decode { token } => {

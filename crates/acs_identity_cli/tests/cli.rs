@@ -44,12 +44,18 @@ struct Server {
 
 impl Server {
     fn start() -> Server {
+        Self::start_with(&[])
+    }
+
+    /// Starts `serve` with extra flags.
+    fn start_with(flags: &[&str]) -> Server {
         let data_dir = tempfile::tempdir().unwrap();
         let mut child = command()
             .arg("serve")
             .arg("--data-dir")
             .arg(data_dir.path())
             .args(["--listen", "127.0.0.1:0"])
+            .args(flags)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -588,4 +594,113 @@ fn keys_regenerate_and_signing_keys_rotate_on_a_running_service() {
     );
     run.assert_ok();
     assert!(run.stdout.contains("ES256"), "{}", run.stdout);
+}
+
+// ---- Entra: Teams user exchange and assignments ----------------------------------------------
+
+#[test]
+fn token_exchange_teams_and_assignment_commands() {
+    use acs_identity_testkit::issuer::TEAMS_AUDIENCE;
+    use acs_identity_testkit::{jwt_payload, uuid_like, TestIssuer};
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let issuer = runtime.block_on(TestIssuer::start());
+    let trust = format!("{}={}", issuer.issuer(), issuer.jwks_file().display());
+    let server = Server::start_with(&["--trust-issuer", &trust]);
+    let tenant = issuer.tenant_id().to_owned();
+    let (oid, app) = (uuid_like(), uuid_like());
+
+    // token exchange-teams
+    let teams = issuer.mint(&issuer.claims(TEAMS_AUDIENCE, &oid, &app, "Teams.ManageCalls"));
+    let exchange = |user: &str, output: &str| {
+        let args =
+            ["token", "exchange-teams", "--token", &teams, "--app-id", &app, "--user-id", user];
+        server.run(&[&args[..], &["--output", output]].concat())
+    };
+    let exchanged = exchange(&oid, "json");
+    exchanged.assert_ok();
+    let exchanged: Value = serde_json::from_str(&exchanged.stdout).unwrap();
+    let token = exchanged["token"].as_str().unwrap();
+    assert_eq!(jwt_payload(token)["skypeid"], format!("orgid:{oid}"));
+    let wrong = exchange(&uuid_like(), "table");
+    wrong.assert_code(2);
+    assert!(wrong.stderr.starts_with("error: 400 ValidationError: "), "{}", wrong.stderr);
+    assert!(!wrong.stderr.contains(&teams), "the token is not echoed");
+
+    // assignment teams-extension set / show / delete
+    let set = server.json(&[
+        "assignment",
+        "teams-extension",
+        "set",
+        &tenant,
+        &oid,
+        "--principal-type",
+        "resourceAccount",
+        "--client-ids",
+        &app,
+        "--output",
+        "json",
+    ]);
+    assert_eq!(set["principalType"], "resourceAccount");
+    assert_eq!(set["clientIds"], serde_json::json!([app]));
+    let show = server.run(&["assignment", "teams-extension", "show", &tenant, &oid]);
+    show.assert_ok();
+    assert_eq!(show.row("principal type"), "resourceAccount");
+    assert_eq!(show.row("client ids"), app);
+    server.run(&["assignment", "teams-extension", "delete", &tenant, &oid]).assert_ok();
+    let gone = server.run(&["assignment", "teams-extension", "show", &tenant, &oid]);
+    gone.assert_code(2);
+    assert!(gone.stderr.starts_with("error: 404 NotFound: "), "{}", gone.stderr);
+
+    // assignment entra set / list / apply / show / delete
+    let mut ids: Vec<String> = (0..3).map(|_| uuid_like()).collect();
+    for id in &ids {
+        let set = server.run(&[
+            "assignment",
+            "entra",
+            "set",
+            id,
+            "--tenant-id",
+            &tenant,
+            "--principal-type",
+            "user",
+            "--client-ids",
+            &app,
+        ]);
+        set.assert_ok();
+        assert_eq!(set.row("object id"), id);
+    }
+    ids.sort();
+    let listed =
+        server.json(&["assignment", "entra", "list", "--page-size", "2", "--output", "json"]);
+    let listed: Vec<&str> =
+        listed.as_array().unwrap().iter().map(|a| a["objectId"].as_str().unwrap()).collect();
+    assert_eq!(listed, ids);
+
+    let added = uuid_like();
+    let changes = serde_json::json!({
+        added.clone(): {"tenantId": tenant, "principalType": "group", "clientIds": [app]},
+        ids[0].clone(): null,
+    });
+    let file = server.data_dir.path().join("changes.json");
+    std::fs::write(&file, changes.to_string()).unwrap();
+    let apply = server.run(&["assignment", "entra", "apply", file.to_str().unwrap()]);
+    apply.assert_ok();
+    assert_eq!(apply.row("created or replaced"), "1");
+    assert_eq!(apply.row("removed"), "1");
+    let group = server.json(&["assignment", "entra", "show", &added, "--output", "json"]);
+    assert_eq!(group["principalType"], "group");
+    let removed = server.run(&["assignment", "entra", "show", &ids[0]]);
+    removed.assert_code(2);
+    server.run(&["assignment", "entra", "delete", &added]).assert_ok();
+    let list = server.run(&["assignment", "entra", "list"]);
+    list.assert_ok();
+    assert_eq!(list.row("assignments"), "2");
+
+    // A bad change file fails before any request and names the problem.
+    std::fs::write(&file, r#"{"x": 1}"#).unwrap();
+    let bad = server.run(&["assignment", "entra", "apply", file.to_str().unwrap()]);
+    bad.assert_code(2);
+    assert!(bad.stderr.contains("x: expected an assignment object or null"), "{}", bad.stderr);
+    drop(runtime);
 }

@@ -29,6 +29,16 @@ pub const IDENTITY_API_AUDIENCES: &[&str] = &[
     "1fd5118e-2576-4263-8130-9503064c837a",
 ];
 
+/// Audiences accepted by the Entra user access exchange: the Identity API's, and the resource of
+/// the scopes the official SDKs request for it (`https://communication.azure.com/clients/.default`).
+pub const ENTRA_EXCHANGE_AUDIENCES: &[&str] = &[
+    "https://communication.azure.com",
+    "https://communication.azure.com/",
+    "1fd5118e-2576-4263-8130-9503064c837a",
+    "https://communication.azure.com/clients",
+    "https://communication.azure.com/clients/",
+];
+
 /// Audiences of the Teams scopes (`https://auth.msft.communication.azure.com/Teams.ManageCalls`…).
 pub const TEAMS_AUDIENCES: &[&str] =
     &["https://auth.msft.communication.azure.com", "https://auth.msft.communication.azure.com/"];

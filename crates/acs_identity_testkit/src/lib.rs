@@ -40,6 +40,12 @@ impl TestServer {
         Self::start_with(|_| {}, Arc::new(SystemClock)).await
     }
 
+    /// Starts a service that trusts `issuer`'s tokens (its JWKS by URL).
+    pub async fn start_trusting(issuer: &TestIssuer) -> TestServer {
+        let trusted = issuer.config_url();
+        Self::start_with(move |c| c.entra.issuers.push(trusted), Arc::new(SystemClock)).await
+    }
+
     /// Starts a service after `tweak` adjusted its configuration, with `clock`.
     pub async fn start_with(tweak: impl FnOnce(&mut Config), clock: Arc<dyn Clock>) -> TestServer {
         let dir = Arc::new(tempfile::tempdir().expect("temp dir"));

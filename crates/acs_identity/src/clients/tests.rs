@@ -947,3 +947,147 @@ async fn validate_token_surfaces_service_errors() {
     let error = client(&fake).validate_token(JWT, None).await.unwrap_err();
     assert_http_error(&error, 404, Some("NotFound"));
 }
+
+// ---- assignments ----------------------------------------------------------------------------
+
+const TENANT: &str = "11111111-2222-3333-4444-555555555555";
+const OBJECT: &str = "66666666-7777-8888-9999-000000000000";
+const CLIENT_ID: &str = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
+
+#[tokio::test]
+async fn teams_extension_assignment_requests_are_signed_puts_gets_and_deletes() {
+    use crate::models::{TeamsExtensionAssignmentRequest, TeamsExtensionPrincipalType};
+    let fake = FakeHttpClient::new(|_, request| {
+        let body = r#"{"objectId":"66666666-7777-8888-9999-000000000000","tenantId":"11111111-2222-3333-4444-555555555555","principalType":"resourceAccount"}"#;
+        Ok(match request.method() {
+            Method::Delete => response(204, ""),
+            Method::Get => response(200, body),
+            _ => response(
+                201,
+                r#"{"objectId":"66666666-7777-8888-9999-000000000000","tenantId":"11111111-2222-3333-4444-555555555555","principalType":"resourceAccount"}"#,
+            ),
+        })
+    });
+    let client = client(&fake);
+    let request = TeamsExtensionAssignmentRequest::new(
+        TeamsExtensionPrincipalType::ResourceAccount,
+        Some(vec![CLIENT_ID.to_owned()]),
+    );
+    let created = client
+        .create_or_replace_teams_extension_assignment(TENANT, OBJECT, &request, None)
+        .await
+        .unwrap()
+        .into_model()
+        .unwrap();
+    assert_eq!(created.principal_type, TeamsExtensionPrincipalType::ResourceAccount);
+    assert_eq!(created.client_ids, None);
+    client.get_teams_extension_assignment(TENANT, OBJECT, None).await.unwrap();
+    client.delete_teams_extension_assignment(TENANT, OBJECT, None).await.unwrap();
+
+    let requests = fake.requests();
+    let path = format!("/access/teamsExtension/tenants/{TENANT}/assignments/{OBJECT}");
+    for (request, method) in requests.iter().zip([Method::Put, Method::Get, Method::Delete]) {
+        assert_target(request, method, &path, DEFAULT_API_VERSION);
+        assert_signed(request);
+    }
+    assert_eq!(
+        body_str(&requests[0]),
+        format!(r#"{{"principalType":"resourceAccount","clientIds":["{CLIENT_ID}"]}}"#)
+    );
+    assert_eq!(header(&requests[0], "content-type"), Some("application/json"));
+
+    // Empty ids and versions without the routes fail before sending.
+    assert!(client.get_teams_extension_assignment("", OBJECT, None).await.is_err());
+    let mut options = options_with(&fake);
+    options.api_version = "2023-10-01".to_owned();
+    let old = client_with(&fake, options);
+    assert!(old.delete_teams_extension_assignment(TENANT, OBJECT, None).await.is_err());
+    assert_eq!(fake.requests().len(), 3);
+}
+
+#[tokio::test]
+async fn entra_assignment_patch_is_a_signed_merge_patch() {
+    use crate::models::{EntraAssignmentChanges, EntraAssignmentRequest, EntraPrincipalType};
+    let fake = FakeHttpClient::new(|attempt, _| {
+        Ok(match attempt {
+            0 => response(
+                200,
+                r#"{"value":[{"objectId":"66666666-7777-8888-9999-000000000000","tenantId":"11111111-2222-3333-4444-555555555555","principalType":"group","clientIds":["aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"]}]}"#,
+            ),
+            _ => response(204, ""),
+        })
+    });
+    let client = preview_client(&fake);
+    let changes = EntraAssignmentChanges::from([
+        (
+            OBJECT.to_owned(),
+            Some(EntraAssignmentRequest::new(
+                TENANT,
+                EntraPrincipalType::Group,
+                vec![CLIENT_ID.to_owned()],
+            )),
+        ),
+        (TENANT.to_owned(), None),
+    ]);
+    let upserted = client.update_entra_assignments(&changes, None).await.unwrap();
+    assert_eq!(upserted.len(), 1);
+    assert_eq!(upserted[0].principal_type, EntraPrincipalType::Group);
+    let removals = EntraAssignmentChanges::from([(TENANT.to_owned(), None)]);
+    assert!(client.update_entra_assignments(&removals, None).await.unwrap().is_empty());
+
+    let request = &fake.requests()[0];
+    assert_target(request, Method::Patch, "/access/entra/assignments", "2025-03-02-preview");
+    assert_signed(request);
+    assert_eq!(header(request, "content-type"), Some("application/merge-patch+json"));
+    assert_eq!(
+        body_str(request),
+        format!(
+            r#"{{"{TENANT}":null,"{OBJECT}":{{"tenantId":"{TENANT}","principalType":"group","clientIds":["{CLIENT_ID}"]}}}}"#
+        )
+    );
+    assert!(client.update_entra_assignments(&EntraAssignmentChanges::new(), None).await.is_err());
+    // The default (stable) version has no Entra user access.
+    let stable = self::client(&fake);
+    assert!(stable.update_entra_assignments(&removals, None).await.is_err());
+    assert_eq!(fake.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn entra_assignment_pages_follow_next_link_on_the_clients_endpoint() {
+    use futures::TryStreamExt as _;
+    let fake = FakeHttpClient::new(|attempt, _| {
+        Ok(match attempt {
+            0 => response(
+                200,
+                r#"{"value":[{"objectId":"a","tenantId":"t","principalType":"user","clientIds":["c"]}],"nextLink":"https://elsewhere.example/access/entra/assignments?api-version=2025-03-02-preview&maxpagesize=1&continuationToken=a"}"#,
+            ),
+            _ => response(
+                200,
+                r#"{"value":[{"objectId":"b","tenantId":"t","principalType":"tenant","clientIds":["c"]}]}"#,
+            ),
+        })
+    });
+    let client = preview_client(&fake);
+    let options = crate::models::CommunicationIdentityClientListEntraAssignmentsOptions {
+        max_page_size: Some(1),
+        ..Default::default()
+    };
+    let items: Vec<_> =
+        client.list_entra_assignments(Some(options)).unwrap().try_collect().await.unwrap();
+    let ids: Vec<_> = items.iter().map(|a| a.object_id.as_str()).collect();
+    assert_eq!(ids, ["a", "b"]);
+
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0].url().query(), Some("api-version=2025-03-02-preview&maxpagesize=1"));
+    let next = requests[1].url();
+    assert_eq!(next.host_str(), Some("contoso.communication.azure.com"));
+    assert_eq!(next.path(), "/access/entra/assignments");
+    assert_eq!(
+        next.query(),
+        Some("api-version=2025-03-02-preview&maxpagesize=1&continuationToken=a")
+    );
+    for request in &requests {
+        assert_signed(request);
+    }
+}

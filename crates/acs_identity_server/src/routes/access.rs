@@ -9,7 +9,7 @@
 //! The exchanges are authenticated by the end user's own Entra token (`Authorization:
 //! Bearer`), over HTTPS only; the assignment routes like every other management route.
 
-use acs_identity_core::entra::{EntraClaims, IDENTITY_API_AUDIENCES, TEAMS_AUDIENCES};
+use acs_identity_core::entra::{EntraClaims, ENTRA_EXCHANGE_AUDIENCES, TEAMS_AUDIENCES};
 use acs_identity_core::store::{EntraAssignment, TeamsExtensionAssignment};
 use acs_identity_core::ApiVersion;
 use axum::extract::rejection::{BytesRejection, PathRejection};
@@ -220,7 +220,7 @@ async fn entra_exchange(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let request = Exchange { uri: &uri, headers: &headers, transport, body };
-    let claims = request.caller(&state, ApiVersion::has_entra, IDENTITY_API_AUDIENCES).await?;
+    let claims = request.caller(&state, ApiVersion::has_entra, ENTRA_EXCHANGE_AUDIENCES).await?;
     let (tid, oid, app) = (lower(&claims.tid), lower(&claims.oid), lower(&claims.app_id));
     let mut candidates = vec![oid.clone(), tid.clone()];
     candidates.extend(claims.groups.iter().map(|g| g.to_ascii_lowercase()));

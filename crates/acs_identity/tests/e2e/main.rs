@@ -22,6 +22,8 @@ use azure_core::error::{Error, ErrorKind, ErrorResponse};
 use azure_core::http::{StatusCode, Transport};
 use azure_core::time::{Duration, OffsetDateTime};
 
+mod entra;
+
 const PREVIEW: &str = "2025-03-02-preview";
 const ALL_SCOPES: [CommunicationTokenScope; 5] = [
     CommunicationTokenScope::Chat,
@@ -570,11 +572,8 @@ async fn validate_token_reports_valid_revoked_deleted_and_malformed() {
     }
 }
 
-#[tokio::test]
-async fn http_endpoint_runs_the_whole_lifecycle() {
-    let server = TestServer::start().await;
-    let client = http_client(&server);
-    assert_eq!(client.endpoint().scheme(), "http");
+/// Creates a user with a token, issues a 2 h token, revokes, deletes, and checks each step.
+async fn run_lifecycle(server: &TestServer, client: &CommunicationIdentityClient) {
     let created = client
         .create_user_and_token(&[CommunicationTokenScope::Chat], None)
         .await
@@ -587,6 +586,7 @@ async fn http_endpoint_runs_the_whole_lifecycle() {
         .unwrap()
         .into_model()
         .unwrap();
+    assert_eq!(jwt_payload(token.token.secret())["acsScope"], "voip");
     assert_expires_in(token.expires_on, Duration::minutes(120));
     client.revoke_tokens(&created.user, None).await.unwrap();
     assert_eq!(server.validate(token.token.secret()).await["reason"], "revoked");
@@ -594,4 +594,12 @@ async fn http_endpoint_runs_the_whole_lifecycle() {
     let error =
         client.get_token(&created.user, &[CommunicationTokenScope::Chat], None).await.unwrap_err();
     assert_http_error(&error, StatusCode::NotFound, "IdentityNotFound");
+}
+
+#[tokio::test]
+async fn http_endpoint_runs_the_whole_lifecycle() {
+    let server = TestServer::start().await;
+    let client = http_client(&server);
+    assert_eq!(client.endpoint().scheme(), "http");
+    run_lifecycle(&server, &client).await;
 }
