@@ -200,14 +200,26 @@ enum Jwks {
 /// - `ACS_TEAMS_TOKEN_EXPIRED`: that user's token, expired an hour ago;
 /// - `ACS_TEAMS_TOKEN_WRONG_AUDIENCE`: that user's token for the Identity API audience;
 /// - `ACS_TEAMS_TOKEN_FORGED`: that user's token signed by a key the issuer does not publish;
-/// - `ACS_TEAMS_TOKEN_NO_TEAMS_SCOPE`: that user's token with only `User.Read`.
+/// - `ACS_TEAMS_TOKEN_NO_TEAMS_SCOPE`: that user's token with only `User.Read`;
+/// - `ACS_TENANT_ID`: the issuer's tenant;
+/// - `ACS_EXTENSION_TOKEN`, `ACS_EXTENSION_USER_ID`: a Teams user's token for Teams Phone
+///   extensibility (`TeamsExtension.ManageCalls`), the user assigned by [`Entra::assign`];
+/// - `ACS_EXTENSION_TOKEN_UNASSIGNED`: the same for a user without an assignment;
+/// - `ACS_CLIENTS_TOKEN`, `ACS_CLIENTS_USER_ID`: an Entra user's token for the audience of
+///   `https://communication.azure.com/clients/.default`, the user assigned by [`Entra::assign`];
+/// - `ACS_CLIENTS_TOKEN_UNASSIGNED`: the same for a user without an assignment.
 struct Entra {
     issuer: TestIssuer,
     jwks: Jwks,
     env: Vec<(&'static str, String)>,
+    /// `acs-identity` arguments that create the assignments the exchanges need.
+    assignments: Vec<Vec<String>>,
     // Drives the issuer's JWKS endpoint; declared last so the issuer is dropped first.
     _runtime: tokio::runtime::Runtime,
 }
+
+/// The audience of tokens for `https://communication.azure.com/clients/.default`.
+const CLIENTS_AUDIENCE: &str = "https://communication.azure.com/clients";
 
 /// Teams scopes as Entra writes them in `scp`.
 const TEAMS_SCP: &str = "Teams.ManageCalls Teams.ManageChats";
@@ -242,7 +254,47 @@ impl Entra {
         let mut no_teams_scope = teams.clone();
         no_teams_scope["scp"] = "User.Read".into();
 
+        // Users exchanging their own Entra tokens (Teams Phone extensibility, Entra access).
+        let tenant = issuer.tenant_id().to_owned();
+        let (extension_user, clients_user, user_app) = (uuid_like(), uuid_like(), uuid_like());
+        let extension = |oid: &str| {
+            issuer.mint(&issuer.claims(
+                TEAMS_AUDIENCE,
+                oid,
+                &user_app,
+                "TeamsExtension.ManageCalls",
+            ))
+        };
+        let clients = |oid: &str| issuer.mint(&issuer.claims(CLIENTS_AUDIENCE, oid, &user_app, ""));
+        let assignments = vec![
+            vec![
+                "assignment".to_owned(),
+                "teams-extension".to_owned(),
+                "set".to_owned(),
+                tenant.clone(),
+                extension_user.clone(),
+                "--principal-type=user".to_owned(),
+                format!("--client-ids={user_app}"),
+            ],
+            vec![
+                "assignment".to_owned(),
+                "entra".to_owned(),
+                "set".to_owned(),
+                clients_user.clone(),
+                format!("--tenant-id={tenant}"),
+                "--principal-type=user".to_owned(),
+                format!("--client-ids={user_app}"),
+            ],
+        ];
+
         let env = vec![
+            ("ACS_TENANT_ID", tenant),
+            ("ACS_EXTENSION_TOKEN", extension(&extension_user)),
+            ("ACS_EXTENSION_TOKEN_UNASSIGNED", extension(&uuid_like())),
+            ("ACS_EXTENSION_USER_ID", extension_user),
+            ("ACS_CLIENTS_TOKEN", clients(&clients_user)),
+            ("ACS_CLIENTS_TOKEN_UNASSIGNED", clients(&uuid_like())),
+            ("ACS_CLIENTS_USER_ID", clients_user),
             ("ACS_ENTRA_API_TOKEN", issuer.mint(&api)),
             ("ACS_ENTRA_API_TOKEN_WRONG_AUDIENCE", issuer.mint(&api_wrong_audience)),
             ("ACS_ENTRA_API_TOKEN_FORGED", issuer.mint_forged(&api)),
@@ -254,7 +306,22 @@ impl Entra {
             ("ACS_TEAMS_TOKEN_FORGED", issuer.mint_forged(&teams)),
             ("ACS_TEAMS_TOKEN_NO_TEAMS_SCOPE", issuer.mint(&no_teams_scope)),
         ];
-        Entra { issuer, jwks, env, _runtime: runtime }
+        Entra { issuer, jwks, env, assignments, _runtime: runtime }
+    }
+
+    /// Gives the users of `ACS_EXTENSION_TOKEN` and `ACS_CLIENTS_TOKEN` their assignments, with
+    /// the binary's own client commands.
+    fn assign(&self, server: &Server) {
+        for args in &self.assignments {
+            let out = Command::new(env!("CARGO_BIN_EXE_acs-identity"))
+                .args(args)
+                .env("COMMUNICATION_SERVICES_CONNECTION_STRING", &server.connection_string)
+                .arg("--ca-file")
+                .arg(&server.ca)
+                .output()
+                .expect("run acs-identity assignment");
+            assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        }
     }
 
     /// `--trust-issuer ISSUER=JWKS` for the server.
@@ -398,6 +465,7 @@ fn js_sdk() {
     // The JS run has the server fetch the issuer's keys over loopback HTTP.
     let entra = Entra::start(Jwks::Url);
     let server = Server::start(&entra.server_args());
+    entra.assign(&server);
     let mut cmd = Command::new("node");
     cmd.args(["--test", "tests/compat/js/"]);
     let run = run_suite(cmd, &server, &entra);

@@ -14,6 +14,8 @@ import { before, describe, test } from "node:test";
 
 import { CommunicationIdentityClient } from "@azure/communication-identity";
 
+import { env, jwtPayload, staticCredential } from "./support.mjs";
+
 // The scope every SDK asks a TokenCredential for (note the double slash).
 const API_SCOPE = "https://communication.azure.com//.default";
 
@@ -22,32 +24,8 @@ const CLOCK_SLACK_S = 60;
 
 const INVALID_ACCESS_TOKEN = "Provided access token is not valid.";
 
-function env(name) {
-  const value = process.env[name];
-  assert.ok(value, `${name} is not set (run through crates/acs_identity_cli/tests/compat.rs)`);
-  return value;
-}
-
-function jwtPayload(token) {
-  const parts = token.split(".");
-  assert.equal(parts.length, 3, `not a JWS compact token: ${token}`);
-  return JSON.parse(Buffer.from(parts[1], "base64url").toString("utf8"));
-}
-
 function nowS() {
   return Date.now() / 1000;
-}
-
-/** A TokenCredential handing out one fixed Entra token; records the scopes it was asked for. */
-function staticCredential(token) {
-  const requests = [];
-  return {
-    requests,
-    getToken: async (scopes) => {
-      requests.push([].concat(scopes));
-      return { token, expiresOnTimestamp: jwtPayload(token).exp * 1000 };
-    },
-  };
 }
 
 function assertAskedForApiScope(credential) {
