@@ -185,6 +185,61 @@ pub(crate) async fn concurrent_revokes_are_all_counted(any: AnyStore) {
     assert_eq!(store.get_identity(user).await.unwrap().unwrap().generation, 20);
 }
 
+/// Many writes in flight at once (the SQLite writer commits them in batches, one statement
+/// per run of one kind): every answer is the one its operation alone would get.
+pub(crate) async fn concurrent_mixed_writes_each_get_their_answer(any: AnyStore) {
+    let store = any.shared();
+    let mut tasks = Vec::new();
+    for i in 0..40i64 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let created = store.create_identity(new_identity(None, i)).await.unwrap();
+            assert!(created.created);
+            created.record.user
+        }));
+    }
+    let mut users = Vec::new();
+    for t in tasks {
+        users.push(t.await.unwrap());
+    }
+    let (doomed, kept) = users.split_at(10);
+    let mut tasks = Vec::new();
+    for (i, user) in users.iter().copied().enumerate() {
+        let store = store.clone();
+        let deleting = i < 10;
+        tasks.push(tokio::spawn(async move {
+            let marked = store.mark_token_issued(user, at(1_000 + i as i64)).await.unwrap();
+            let marked = marked.expect("a known identity");
+            assert_eq!(marked.user, user);
+            let missing = store.mark_token_issued(UserId::generate(), at(5)).await.unwrap();
+            assert!(missing.is_none());
+            if deleting {
+                let deleted = store.delete_identity(user, at(2_000)).await.unwrap().unwrap();
+                assert_eq!((deleted.user, deleted.deleted_at), (user, Some(at(2_000))));
+                let after = store.mark_token_issued(user, at(3_000)).await.unwrap().unwrap();
+                assert!(!after.is_live(), "a deleted identity stays deleted");
+                assert_eq!(after.last_token_issued_at, Some(at(1_000 + i as i64)));
+            } else {
+                let revoked = store.revoke_tokens(user).await.unwrap().unwrap();
+                assert_eq!((revoked.user, revoked.generation), (user, 1));
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    for user in doomed {
+        let record = store.get_identity(*user).await.unwrap().unwrap();
+        assert_eq!((record.deleted_at, record.generation), (Some(at(2_000)), 0));
+    }
+    for user in kept {
+        let record = store.get_identity(*user).await.unwrap().unwrap();
+        assert!(record.is_live());
+        assert_eq!(record.generation, 1);
+        assert!(record.last_token_issued_at.is_some_and(|t| t >= at(1_000)));
+    }
+}
+
 pub(crate) async fn delete_is_idempotent_and_leaves_a_tombstone(any: AnyStore) {
     let store = any.shared();
     let record = create(store.as_ref(), Some("dave")).await;

@@ -46,6 +46,7 @@ conformance!(
     mark_token_issued_on_live_deleted_and_missing,
     revoke_bumps_the_generation,
     concurrent_revokes_are_all_counted,
+    concurrent_mixed_writes_each_get_their_answer,
     delete_is_idempotent_and_leaves_a_tombstone,
     count_includes_tombstones,
     no_resource_before_init,
