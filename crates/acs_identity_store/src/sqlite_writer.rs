@@ -183,7 +183,7 @@ async fn create_run(
     for i in 0..news.len() {
         sql.push_str(if i == 0 { "(?, NULL, ?, 0, ?)" } else { ", (?, NULL, ?, 0, ?)" });
     }
-    let mut q = sqlx::query(&sql).persistent(false);
+    let mut q = sqlx::query(&sql);
     for new in &news {
         q = q
             .bind(id_bytes(&new.user))
@@ -256,7 +256,7 @@ async fn update_run(
         ") UPDATE identities SET {set} FROM v WHERE identities.user_id = v.id \
          AND identities.deleted_at IS NULL RETURNING {IDENTITY_COLUMNS}"
     ));
-    let mut q = sqlx::query(&sql).persistent(false);
+    let mut q = sqlx::query(&sql);
     for (user, value) in &values {
         q = q.bind(id_bytes(user)).bind(*value);
     }
