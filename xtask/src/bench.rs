@@ -37,6 +37,7 @@ struct Options {
     only: Option<Vec<String>>,
     keep: bool,
     build: bool,
+    database_url: Option<String>,
 }
 
 impl Default for Options {
@@ -55,6 +56,7 @@ impl Default for Options {
             only: None,
             keep: false,
             build: true,
+            database_url: std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()),
         }
     }
 }
@@ -62,7 +64,7 @@ impl Default for Options {
 const USAGE: &str =
     "usage: cargo xtask bench [-- [--duration S] [--warmup S] [--connections N] [--big] \
 [--users N] [--big-users N] [--sample N] [--https] [--no-pin] [--no-write] [--only LIST] [--keep] \
-[--no-build]]";
+[--no-build] [--database-url URL]]";
 
 fn parse_options(args: &[String]) -> anyhow::Result<Options> {
     let mut o = Options::default();
@@ -94,6 +96,7 @@ fn parse_options(args: &[String]) -> anyhow::Result<Options> {
             "--no-write" => o.write = false,
             "--keep" => o.keep = true,
             "--no-build" => o.build = false,
+            "--database-url" => o.database_url = Some(value()?),
             "-h" | "--help" => bail!("{USAGE}"),
             other => bail!("unknown option {other:?}\n{USAGE}"),
         }
@@ -386,6 +389,98 @@ impl Drop for Scratch {
     }
 }
 
+/// The sum of two load generators' reports run at the same time: rates and CPU add up,
+/// latencies are the worse of the two; each one's "other" counts the other side's server and
+/// load generator, so those are taken out (averaged over both views).
+fn merge_two(a: &Value, b: &Value) -> Value {
+    let sum = |path: &[&str]| f(a, path) + f(b, path);
+    let max = |path: &[&str]| f(a, path).max(f(b, path));
+    let count = |k: &str| a[k].as_u64().unwrap_or(0) + b[k].as_u64().unwrap_or(0);
+    let own = |v: &Value| f(v, &["server_cpu_cores"]) + f(v, &["loadgen_cpu_cores"]);
+    let other = (f(a, &["other_cpu_cores"]) - own(b) + f(b, &["other_cpu_cores"]) - own(a)) / 2.0;
+    serde_json::json!({
+        "rps": sum(&["rps"]),
+        "latency_ms": {
+            "p50": max(&["latency_ms", "p50"]),
+            "p99": max(&["latency_ms", "p99"]),
+            "p99_9": max(&["latency_ms", "p99_9"]),
+        },
+        "non_2xx": count("non_2xx"),
+        "errors": count("errors"),
+        "server_cpu_cores": sum(&["server_cpu_cores"]),
+        "loadgen_cpu_cores": sum(&["loadgen_cpu_cores"]),
+        "other_cpu_cores": other.max(0.0),
+    })
+}
+
+/// CPU time (user + system, seconds) used so far by every process named `postgres`.
+fn postgres_cpu_seconds() -> f64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return 0.0 };
+    let ticks: u64 = entries
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter_map(|stat| {
+            let (head, rest) = stat.rsplit_once(')')?;
+            if !head.ends_with("(postgres") {
+                return None;
+            }
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+        })
+        .sum();
+    // USER_HZ is 100 on Linux.
+    ticks as f64 / 100.0
+}
+
+/// WAL bytes the PostgreSQL server has written so far (`pg_stat_wal`), or NaN.
+fn wal_bytes(url: &str) -> f64 {
+    command_output(Command::new("psql").args([
+        "-tA",
+        "-d",
+        url,
+        "-c",
+        "SELECT wal_bytes FROM pg_stat_wal",
+    ]))
+    .and_then(|s| s.trim().parse().ok())
+    .unwrap_or(f64::NAN)
+}
+
+/// A fresh PostgreSQL database for one run, dropped at the end.
+struct BenchDatabase {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl BenchDatabase {
+    fn create(admin: &str) -> anyhow::Result<BenchDatabase> {
+        let name = format!("acsid_bench_{}", std::process::id());
+        let (base, _) = admin.rsplit_once('/').context("--database-url has no database name")?;
+        psql(admin, &format!("DROP DATABASE IF EXISTS {name}"))?;
+        psql(admin, &format!("CREATE DATABASE {name}"))?;
+        Ok(BenchDatabase { admin: admin.to_owned(), url: format!("{base}/{name}"), name })
+    }
+}
+
+impl Drop for BenchDatabase {
+    fn drop(&mut self) {
+        let _ = psql(&self.admin, &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+    }
+}
+
+fn psql(url: &str, sql: &str) -> anyhow::Result<()> {
+    let status = Command::new("psql")
+        .args(["-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql])
+        .env("PGOPTIONS", "--client-min-messages=warning")
+        .stdout(Stdio::null())
+        .status()
+        .context("cannot run psql (PostgreSQL's client) for the PostgreSQL benchmark")?;
+    if !status.success() {
+        bail!("psql failed on {sql:?}");
+    }
+    Ok(())
+}
+
 /// splitmix64, for the random bits of seeded ids.
 fn splitmix(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -526,18 +621,31 @@ impl Bench {
         scenario: &str,
         users_file: Option<&Path>,
     ) -> anyhow::Result<Value> {
+        let child = self.spawn_load(server, scenario, users_file, self.opts.connections)?;
+        self.finish_load(child, scenario)
+    }
+
+    /// Starts the load generator on `server` with `connections` connections.
+    fn spawn_load(
+        &self,
+        server: &Server,
+        scenario: &str,
+        users_file: Option<&Path>,
+        connections: usize,
+    ) -> anyhow::Result<Child> {
         let mut cmd = Pinning::command(self.pin.loadgen.as_deref(), &self.loadgen);
         let endpoint = if self.opts.https { &server.https } else { &server.http };
         cmd.arg("--endpoint")
             .arg(endpoint)
             .args(["--scenario", scenario])
-            .args(["--connections", &self.opts.connections.to_string()])
+            .args(["--connections", &connections.to_string()])
             .args(["--duration", &self.opts.duration.to_string()])
             .args(["--warmup", &self.opts.warmup.to_string()])
             .args(["--server-pid", &server.pid.to_string()])
             .arg("--json")
             .env("ACSID_LOADGEN_CONNECTION_STRING", &server.connection_string)
             .stdin(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         if self.opts.https {
             cmd.arg("--ca-file").arg(server.data_dir.join("tls/ca.pem"));
@@ -545,7 +653,12 @@ impl Bench {
         if let Some(file) = users_file {
             cmd.arg("--users-file").arg(file);
         }
-        let out = cmd.output().with_context(|| format!("cannot run {cmd:?}"))?;
+        cmd.spawn().with_context(|| format!("cannot run {cmd:?}"))
+    }
+
+    /// Waits for a load generator and reads its JSON report.
+    fn finish_load(&self, child: Child, scenario: &str) -> anyhow::Result<Value> {
+        let out = child.wait_with_output().context("wait for the load generator")?;
         let text = String::from_utf8_lossy(&out.stdout);
         let value: Option<Value> = serde_json::from_str(text.trim()).ok();
         if !out.status.success() {
@@ -567,6 +680,76 @@ impl Bench {
             f(&value, &["other_cpu_cores"]),
         );
         Ok(value)
+    }
+
+    /// Issue-token and create-user on PostgreSQL: one node with all connections, then two
+    /// nodes on the same database with half each (two load generators at once).
+    fn postgres(
+        &self,
+        url: &str,
+        rows: &mut Vec<Row>,
+        notes: &mut Vec<String>,
+    ) -> anyhow::Result<()> {
+        let db = BenchDatabase::create(url)?;
+        let flags = ["--database-url", db.url.as_str()];
+        let a = self.start("pg-a", &flags)?;
+        let b = self.start("pg-b", &flags)?;
+        let key =
+            |s: &Server| s.connection_string.split_once(";accesskey=").map(|p| p.1.to_owned());
+        if key(&a) != key(&b) {
+            bail!("the two nodes on one database print different access keys");
+        }
+        for scenario in ["issue-token", "create-user"] {
+            let (pg_before, wal_before) = (postgres_cpu_seconds(), wal_bytes(&db.url));
+            let one = self.load(&a, scenario, None)?;
+            let pg_one = postgres_cpu_seconds() - pg_before;
+            let wal_one = wal_bytes(&db.url) - wal_before;
+            let half = self.opts.connections.div_ceil(2);
+            let pg_before = postgres_cpu_seconds();
+            let (la, lb) = (
+                self.spawn_load(&a, scenario, None, half)?,
+                self.spawn_load(&b, scenario, None, half)?,
+            );
+            let (va, vb) = (self.finish_load(la, scenario)?, self.finish_load(lb, scenario)?);
+            let pg_two = postgres_cpu_seconds() - pg_before;
+            let two = merge_two(&va, &vb);
+            let ratio = f(&two, &["rps"]) / f(&one, &["rps"]);
+            // Per request: the nodes' CPU over the measured window, and PostgreSQL's over the
+            // whole load run (warm-up and the load generator's setup included, so a little high).
+            let node_us = |v: &Value| 1e6 * f(v, &["server_cpu_cores"]) / f(v, &["rps"]);
+            let requests = |v: &Value| f(v, &["rps"]) * (self.opts.duration + self.opts.warmup);
+            notes.push(format!(
+                "PostgreSQL {scenario}: CPU per request on the nodes {:.0} µs (1 node) / {:.0} µs (2 nodes), in PostgreSQL about {:.0} µs / {:.0} µs (all `postgres` processes, whole run); WAL about {:.0} bytes per request (1 node); 2 nodes ÷ 1 node = {ratio:.2}",
+                node_us(&one),
+                node_us(&two),
+                1e6 * pg_one / requests(&one),
+                1e6 * pg_two / requests(&two),
+                wal_one / requests(&one),
+            ));
+            rows.push(row(
+                &format!("{scenario} ES256"),
+                "PostgreSQL, 1 node",
+                Some(one),
+                None,
+                "–",
+                None,
+            ));
+            rows.push(row(
+                &format!("{scenario} ES256"),
+                "PostgreSQL, 2 nodes (sum)",
+                Some(two),
+                None,
+                "–",
+                None,
+            ));
+            if let Some(r) = rows.last_mut() {
+                r.met_note = format!("÷ 1 node = {ratio:.2}");
+            }
+        }
+        a.stop()?;
+        b.stop()?;
+        drop(db);
+        Ok(())
     }
 
     /// Starts a fresh server, seeds `count` users into its database, restarts it, runs
@@ -836,6 +1019,17 @@ pub(crate) fn bench(args: &[String]) -> anyhow::Result<()> {
         ));
         if let Some(r) = rows.last_mut() {
             r.met_note = "not run: add `--big`".to_owned();
+        }
+    }
+    if opts.wants("postgres") {
+        match opts.database_url.as_deref() {
+            Some(url) => bench.postgres(url, &mut rows, &mut notes)?,
+            None => {
+                rows.push(row("issue-token, create-user", "PostgreSQL", None, None, "–", None));
+                if let Some(r) = rows.last_mut() {
+                    r.met_note = "not run: set DATABASE_URL or --database-url".to_owned();
+                }
+            }
         }
     }
     let load_after = load_average();
