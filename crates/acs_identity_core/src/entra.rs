@@ -300,10 +300,10 @@ impl<'a> UnverifiedToken<'a> {
                 .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
         };
         let exp = time("exp").ok_or(EntraError::Expired)?;
-        if now - LEEWAY > exp {
+        if is_expired(exp, now) {
             return Err(EntraError::Expired);
         }
-        if time("nbf").is_some_and(|nbf| now + LEEWAY < nbf) {
+        if time("nbf").is_some_and(|nbf| is_not_yet_valid(nbf, now)) {
             return Err(EntraError::NotYetValid);
         }
         let auds: Vec<&str> = match c.get("aud") {
@@ -336,6 +336,20 @@ impl<'a> UnverifiedToken<'a> {
             exp,
         })
     }
+}
+
+/// Whether `now` is past `exp` by more than [`LEEWAY`]. The leeway is added to the
+/// token's value with checked arithmetic: an `exp` so close to the largest representable
+/// date that `exp + LEEWAY` does not exist is later than any `now`, so not expired.
+fn is_expired(exp: OffsetDateTime, now: OffsetDateTime) -> bool {
+    exp.checked_add(LEEWAY).is_some_and(|limit| now > limit)
+}
+
+/// Whether `nbf` is later than `now` by more than [`LEEWAY`]. An `nbf` so close to the
+/// smallest representable date that `nbf - LEEWAY` does not exist is earlier than any
+/// `now`, so already valid.
+fn is_not_yet_valid(nbf: OffsetDateTime, now: OffsetDateTime) -> bool {
+    nbf.checked_sub(LEEWAY).is_some_and(|start| now < start)
 }
 
 #[cfg(test)]
@@ -453,6 +467,56 @@ mod tests {
         c["exp"] = (NOW - Duration::minutes(4)).unix_timestamp().into();
         c["aud"] = json!(["x", "https://communication.azure.com/"]);
         assert!(check(&i.mint(c)).is_ok());
+    }
+
+    #[test]
+    fn times_at_the_ends_of_the_calendar_never_overflow() {
+        let max = OffsetDateTime::new_utc(time::Date::MAX, time::Time::MAX);
+        let min = OffsetDateTime::new_utc(time::Date::MIN, time::Time::MIDNIGHT);
+        // `exp` within the leeway of the largest date: `exp + LEEWAY` does not exist.
+        for exp in [max, max - Duration::minutes(4), max - LEEWAY] {
+            assert!(!is_expired(exp, NOW), "{exp}");
+            assert!(!is_expired(exp, max), "{exp}");
+        }
+        assert!(is_expired(min, NOW));
+        assert!(is_expired(NOW - Duration::minutes(6), NOW));
+        assert!(!is_expired(NOW - Duration::minutes(5), NOW));
+        // `nbf` within the leeway of the smallest date: `nbf - LEEWAY` does not exist.
+        for nbf in [min, min + Duration::minutes(4), min + LEEWAY] {
+            assert!(!is_not_yet_valid(nbf, NOW), "{nbf}");
+            assert!(!is_not_yet_valid(nbf, min), "{nbf}");
+        }
+        assert!(is_not_yet_valid(max, NOW));
+        assert!(is_not_yet_valid(NOW + Duration::minutes(6), NOW));
+        assert!(!is_not_yet_valid(NOW + Duration::minutes(5), NOW));
+    }
+
+    #[test]
+    fn signed_tokens_at_the_end_of_time_verify_without_panicking() {
+        let i = Issuer::new();
+        let trusted = i.trusted();
+        let check = |c: Value| {
+            UnverifiedToken::parse(&i.mint(c))
+                .and_then(|u| u.verify(&trusted, IDENTITY_API_AUDIENCES, NOW))
+        };
+        // 9999-12-31T23:59:59Z and the seconds just before it, within the leeway.
+        for exp in [253_402_300_799_i64, 253_402_300_799 - 60, 253_402_300_799 - 299] {
+            let mut c = claims();
+            c["exp"] = exp.into();
+            assert!(check(c).is_ok(), "exp {exp}");
+        }
+        // nbf at the first representable second is in the past.
+        let mut c = claims();
+        c["nbf"] = (-377_705_116_800_i64).into();
+        assert!(check(c).is_ok());
+        // nbf at the end of time is in the future.
+        let mut c = claims();
+        c["nbf"] = 253_402_300_799_i64.into();
+        assert_eq!(check(c).unwrap_err(), EntraError::NotYetValid);
+        // Beyond the representable range: no usable time at all.
+        let mut c = claims();
+        c["exp"] = i64::MAX.into();
+        assert_eq!(check(c).unwrap_err(), EntraError::Expired);
     }
 
     #[test]

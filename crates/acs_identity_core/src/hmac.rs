@@ -205,7 +205,7 @@ pub fn verify(
     }
     .ok_or(HmacError::MissingDate)?;
     let when = parse_http_date(date).ok_or(HmacError::BadDate)?;
-    if (when - now).abs() > MAX_CLOCK_SKEW {
+    if !within_skew(when, now) {
         return Err(HmacError::ClockSkew);
     }
     let claimed_hash = request.content_hash.ok_or(HmacError::MissingContentHash)?;
@@ -278,6 +278,13 @@ pub fn percent_decode(s: &str) -> Option<String> {
         i += 1;
     }
     String::from_utf8(out).ok()
+}
+
+/// Whether the client's `when` is within [`MAX_CLOCK_SKEW`] of `now`. Only the server's
+/// `now` enters the arithmetic, checked: a bound past the end of the calendar is no bound.
+fn within_skew(when: OffsetDateTime, now: OffsetDateTime) -> bool {
+    now.checked_sub(MAX_CLOCK_SKEW).is_none_or(|earliest| when >= earliest)
+        && now.checked_add(MAX_CLOCK_SKEW).is_none_or(|latest| when <= latest)
 }
 
 #[cfg(test)]
@@ -418,6 +425,21 @@ mod tests {
         ] {
             assert_eq!(verify(&ok, &keys, at), expect);
         }
+        // Dates at the ends of what an HTTP date can say, with extreme offsets: refused,
+        // never an overflow, also when the server's clock is at the end of the calendar.
+        let end = OffsetDateTime::new_utc(time::Date::MAX, time::Time::MIDNIGHT);
+        for date in [
+            "Fri, 31 Dec 9999 23:59:59 GMT",
+            "Fri, 31 Dec 9999 23:59:59 -2359",
+            "Mon, 01 Jan 1900 00:00:00 +2359",
+            "Mon, 01 Jan 1900 00:00:00 GMT",
+        ] {
+            let mut far = ok;
+            far.x_ms_date = Some(date);
+            assert_eq!(verify(&far, &keys, NOW), Err(HmacError::ClockSkew), "{date}");
+            assert!(verify(&far, &keys, end).is_err(), "{date}");
+        }
+        assert!(within_skew(end, end) && !within_skew(NOW, end));
         let mut no_date = ok;
         no_date.x_ms_date = None;
         assert_eq!(verify(&no_date, &keys, NOW), Err(HmacError::MissingDate));
