@@ -35,6 +35,17 @@ pub struct Config {
     pub signing_alg: SigningAlgorithm,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Largest request head (request line and header fields) accepted, in bytes; larger
+    /// ones get 431. The HTTP parser itself refuses heads over twice this size.
+    pub max_header_bytes: usize,
+    /// How long a request may take from its complete head to its response, reading a
+    /// slow body included; longer ones get 408.
+    pub request_timeout_seconds: u64,
+    /// How long a connection may stay without a request in flight (between keep-alive
+    /// requests, or while a request head trickles in) before it is closed.
+    pub idle_timeout_seconds: u64,
+    /// Most requests handled at once; more get 503 with `Retry-After` at once, not a queue.
+    pub max_in_flight_requests: usize,
     /// `text` or `json` log lines.
     pub log_format: LogFormat,
     /// Entra ID: trusted issuers and who may call the API with a bearer token.
@@ -111,12 +122,22 @@ impl Default for Config {
             data_location: "unitedstates".to_owned(),
             signing_alg: SigningAlgorithm::Es256,
             max_body_bytes: 64 * 1024,
+            max_header_bytes: 32 * 1024,
+            request_timeout_seconds: 30,
+            idle_timeout_seconds: 30,
+            max_in_flight_requests: 1024,
             log_format: LogFormat::Text,
             entra: EntraConfig::default(),
             throttle: crate::throttle::ThrottleConfig::default(),
         }
     }
 }
+
+/// Smallest `max_header_bytes`: the official SDKs send heads of about 1 KiB, and Entra
+/// bearer tokens are several KiB.
+pub const MIN_HEADER_BYTES: usize = 4 * 1024;
+/// Largest `max_header_bytes` (the parser's buffer is twice the limit).
+pub const MAX_HEADER_BYTES: usize = 1024 * 1024;
 
 /// Variables under `ACSID_` that are not configuration keys.
 const NON_CONFIG_ENV: &[&str] = &["config", "log"];
@@ -156,6 +177,17 @@ impl Config {
         }
         if self.max_body_bytes < 1024 {
             anyhow::bail!("max_body_bytes must be at least 1024");
+        }
+        if !(MIN_HEADER_BYTES..=MAX_HEADER_BYTES).contains(&self.max_header_bytes) {
+            anyhow::bail!(
+                "max_header_bytes must be within [{MIN_HEADER_BYTES}, {MAX_HEADER_BYTES}]"
+            );
+        }
+        if self.request_timeout_seconds == 0 || self.idle_timeout_seconds == 0 {
+            anyhow::bail!("request_timeout_seconds and idle_timeout_seconds must be at least 1");
+        }
+        if !(1..=1_000_000).contains(&self.max_in_flight_requests) {
+            anyhow::bail!("max_in_flight_requests must be within [1, 1000000]");
         }
         if self.data_location.trim().is_empty() {
             anyhow::bail!("data_location must not be empty");
@@ -248,6 +280,37 @@ mod tests {
 
             jail.set_env("ACSID_DATABASE_URL", "mysql://db/acs");
             assert!(Config::from_figment(&Config::figment(None)).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn limits_have_defaults_and_bounds() {
+        Jail::expect_with(|jail| {
+            let c = Config::from_figment(&Config::figment(None)).map_err(|e| e.to_string())?;
+            assert_eq!(
+                (
+                    c.max_header_bytes,
+                    c.request_timeout_seconds,
+                    c.idle_timeout_seconds,
+                    c.max_in_flight_requests
+                ),
+                (32 * 1024, 30, 30, 1024)
+            );
+            jail.set_env("ACSID_REQUEST_TIMEOUT_SECONDS", "5");
+            jail.set_env("ACSID_MAX_IN_FLIGHT_REQUESTS", "2");
+            let c = Config::from_figment(&Config::figment(None)).map_err(|e| e.to_string())?;
+            assert_eq!((c.request_timeout_seconds, c.max_in_flight_requests), (5, 2));
+            for (key, bad) in [
+                ("ACSID_MAX_HEADER_BYTES", "1000"),
+                ("ACSID_MAX_HEADER_BYTES", "2000000"),
+                ("ACSID_IDLE_TIMEOUT_SECONDS", "0"),
+                ("ACSID_MAX_IN_FLIGHT_REQUESTS", "0"),
+            ] {
+                jail.set_env(key, bad);
+                assert!(Config::from_figment(&Config::figment(None)).is_err(), "{key}={bad}");
+                jail.clear_env();
+            }
             Ok(())
         });
     }

@@ -163,6 +163,37 @@ impl ApiError {
         )
     }
 
+    /// 431 for a request head over the limit.
+    pub fn header_fields_too_large(limit: usize) -> Self {
+        ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "RequestHeaderFieldsTooLarge",
+            format!(
+                "The request line and header fields are larger than the limit of {limit} bytes."
+            ),
+        )
+    }
+
+    /// 408 for a request (its body included) that took longer than the limit.
+    pub fn request_timeout(limit: std::time::Duration) -> Self {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "RequestTimeout",
+            format!("The request was not completed within the limit of {} s.", limit.as_secs()),
+        )
+    }
+
+    /// 503 with `Retry-After` when the most requests the node handles at once are in flight.
+    pub fn overloaded() -> Self {
+        let mut e = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            "The service is busy. Retry later.",
+        );
+        e.retry_after = Some(1);
+        e
+    }
+
     /// 500 with a generic message; the cause is logged, never sent.
     pub fn internal(cause: &dyn std::error::Error) -> Self {
         tracing::error!(error = %ErrorChain(cause), "internal error");

@@ -11,6 +11,7 @@ pub mod config;
 pub mod entra;
 pub mod error;
 mod layers;
+mod limits;
 mod routes;
 pub mod serve;
 pub mod state;

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,12 +13,13 @@ use anyhow::Context as _;
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
+use tower::ServiceBuilder;
 
 use crate::entra::EntraTrust;
 use crate::state::HttpSettings;
@@ -27,8 +29,6 @@ use crate::{app, tls, AppState, Config};
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a TLS handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a client may take to send request headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A running service.
 #[derive(Debug)]
@@ -69,11 +69,7 @@ impl Server {
             clock.clone(),
             &config.data_location,
             config.signing_alg,
-            HttpSettings {
-                max_body_bytes: config.max_body_bytes,
-                public_hosts: config.public_hosts.clone(),
-                throttle: config.throttle.clone(),
-            },
+            HttpSettings::from_config(config),
             entra,
         )
         .await?;
@@ -96,7 +92,14 @@ impl Server {
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let https = https_listener.local_addr()?;
         let https_router = router.clone().layer(axum::Extension(Transport::Https));
-        tasks.spawn(accept_loop(https_listener, Some(acceptor), https_router, signal.clone()));
+        let limits = ConnectionLimits::new(config);
+        tasks.spawn(accept_loop(
+            https_listener,
+            Some(acceptor),
+            https_router,
+            limits,
+            signal.clone(),
+        ));
         let http = match config.http_listen {
             Some(addr) => {
                 let l = TcpListener::bind(addr)
@@ -107,6 +110,7 @@ impl Server {
                     l,
                     None,
                     router.layer(axum::Extension(Transport::Http)),
+                    limits,
                     signal,
                 ));
                 Some(bound)
@@ -203,16 +207,53 @@ async fn reload_keys(state: AppState, mut signal: watch::Receiver<bool>) {
     }
 }
 
+/// What the HTTP parser and the connection driver enforce per connection.
+#[derive(Clone, Copy, Debug)]
+struct ConnectionLimits {
+    /// Close a connection that has had no request in flight this long.
+    idle: Duration,
+    /// The parser's own bound on a request head, in bytes.
+    parser_head_bytes: usize,
+}
+
+impl ConnectionLimits {
+    fn new(config: &Config) -> Self {
+        ConnectionLimits {
+            idle: Duration::from_secs(config.idle_timeout_seconds),
+            // Twice the layer's limit, so heads between the two get the 431 with ACS's body;
+            // hyper's HTTP/1 buffer cannot be smaller than 8 KiB.
+            parser_head_bytes: config.max_header_bytes.saturating_mul(2).max(8192),
+        }
+    }
+
+    fn builder(&self) -> auto::Builder<TokioExecutor> {
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        // hyper's header read timer also runs while a keep-alive connection waits for its
+        // next request, so it is the HTTP/1 idle timeout; a head over the buffer gets a
+        // bare 431 from hyper, and so do more than 100 header fields.
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.idle)
+            .max_buf_size(self.parser_head_bytes);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(self.parser_head_bytes).unwrap_or(u32::MAX));
+        builder
+    }
+}
+
 async fn accept_loop(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     router: Router,
+    limits: ConnectionLimits,
     mut signal: watch::Receiver<bool>,
 ) {
-    let graceful = GracefulShutdown::new();
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
-    let builder = Arc::new(builder);
+    // Every connection task holds a receiver; `closed()` resolves when the last one ends.
+    let (drain, connections) = watch::channel(());
+    let builder = Arc::new(limits.builder());
     loop {
         let (stream, _peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -226,10 +267,11 @@ async fn accept_loop(
             _ = signal.changed() => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
-        let watcher = graceful.watcher();
+        let router = router.clone();
         let builder = builder.clone();
         let tls = tls.clone();
+        let shutdown = signal.clone();
+        let held = connections.clone();
         tokio::spawn(async move {
             match tls {
                 Some(tls) => {
@@ -238,20 +280,112 @@ async fn accept_loop(
                     else {
                         return;
                     };
-                    let conn =
-                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                    let _ = watcher.watch(conn.into_owned()).await;
+                    serve_connection(&builder, stream, router, limits.idle, shutdown).await;
                 }
-                None => {
-                    let conn =
-                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                    let _ = watcher.watch(conn.into_owned()).await;
-                }
+                None => serve_connection(&builder, stream, router, limits.idle, shutdown).await,
             }
+            drop(held);
         });
     }
     drop(listener);
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
+    drop(connections);
+    if tokio::time::timeout(DRAIN_TIMEOUT, drain.closed()).await.is_err() {
         tracing::warn!("in-flight requests did not finish within {DRAIN_TIMEOUT:?}");
+    }
+}
+
+/// Serves one connection until the client closes it, it has been idle for `idle`, or the
+/// service shuts down; the last two close it gracefully (a request in flight finishes).
+async fn serve_connection<I>(
+    builder: &auto::Builder<TokioExecutor>,
+    io: I,
+    router: Router,
+    idle: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let activity = Arc::new(Activity::default());
+    let tracked = activity.clone();
+    let service = ServiceBuilder::new()
+        .map_future(move |response| {
+            let in_flight = Activity::begin(&tracked);
+            async move {
+                let response = response.await;
+                drop(in_flight);
+                response
+            }
+        })
+        .service(router);
+    let conn =
+        builder.serve_connection_with_upgrades(TokioIo::new(io), TowerToHyperService::new(service));
+    tokio::pin!(conn);
+    let mut closing = *shutdown.borrow();
+    if closing {
+        conn.as_mut().graceful_shutdown();
+    }
+    loop {
+        tokio::select! {
+            _ = conn.as_mut() => break,
+            _ = shutdown.changed(), if !closing => {
+                closing = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            () = activity.idle_for(idle), if !closing => {
+                closing = true;
+                conn.as_mut().graceful_shutdown();
+            }
+        }
+    }
+}
+
+/// Requests in flight on one connection, and since when it has had none.
+#[derive(Debug)]
+struct Activity {
+    in_flight: AtomicUsize,
+    idle_since: std::sync::Mutex<Instant>,
+}
+
+impl Default for Activity {
+    fn default() -> Self {
+        Activity {
+            in_flight: AtomicUsize::new(0),
+            idle_since: std::sync::Mutex::new(Instant::now()),
+        }
+    }
+}
+
+/// One request in flight; ending it may start the idle time.
+struct InFlight(Arc<Activity>);
+
+impl Activity {
+    fn begin(this: &Arc<Activity>) -> InFlight {
+        this.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(this.clone())
+    }
+
+    /// Resolves once the connection has had no request in flight for `limit`.
+    async fn idle_for(&self, limit: Duration) {
+        loop {
+            let wait = if self.in_flight.load(Ordering::Acquire) > 0 {
+                limit
+            } else {
+                let since = *self.idle_since.lock().unwrap_or_else(|e| e.into_inner());
+                match limit.checked_sub(since.elapsed()) {
+                    Some(left) if !left.is_zero() => left,
+                    _ => return,
+                }
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut since = self.0.idle_since.lock().unwrap_or_else(|e| e.into_inner());
+        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            *since = Instant::now();
+        }
     }
 }

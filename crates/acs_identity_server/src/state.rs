@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use acs_identity_core::hmac::{AccessKey, KeyName};
 use acs_identity_core::id::ResourceId;
@@ -38,14 +39,30 @@ pub struct HttpSettings {
     pub public_hosts: Vec<String>,
     /// Request limits per operation.
     pub throttle: ThrottleConfig,
+    /// Largest request head (request line and header fields), in bytes.
+    pub max_header_bytes: usize,
+    /// Longest time from a request's head to its response.
+    pub request_timeout: Duration,
+    /// Most requests in flight at once.
+    pub max_in_flight_requests: usize,
 }
 
 impl Default for HttpSettings {
     fn default() -> Self {
+        HttpSettings::from_config(&crate::Config::default())
+    }
+}
+
+impl HttpSettings {
+    /// The HTTP settings of a configuration.
+    pub fn from_config(config: &crate::Config) -> Self {
         HttpSettings {
-            max_body_bytes: 64 * 1024,
-            public_hosts: Vec::new(),
-            throttle: ThrottleConfig::default(),
+            max_body_bytes: config.max_body_bytes,
+            public_hosts: config.public_hosts.clone(),
+            throttle: config.throttle.clone(),
+            max_header_bytes: config.max_header_bytes,
+            request_timeout: Duration::from_secs(config.request_timeout_seconds),
+            max_in_flight_requests: config.max_in_flight_requests,
         }
     }
 }

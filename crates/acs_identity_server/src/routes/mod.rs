@@ -16,7 +16,7 @@ use serde::Serialize;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::error::ApiError;
-use crate::{auth, layers, AppState};
+use crate::{auth, layers, limits, AppState};
 
 /// The whole service: authenticated ACS routes, health, JWKS, and ACS-style 404/405.
 pub fn app(state: AppState) -> Router {
@@ -29,13 +29,15 @@ pub fn app(state: AppState) -> Router {
         .merge(teams_user::router())
         .merge(access::router())
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
-    Router::new()
+    let routes = Router::new()
         .without_v07_checks()
         .merge(well_known::router())
         .merge(access::exchange_router())
         .merge(api)
         .fallback(|| async { ApiError::not_found() })
-        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() });
+    limits::in_flight_and_timeout(routes, state.http())
+        .layer(from_fn_with_state(state.clone(), limits::header_size))
         .layer(from_fn(layers::correlate_and_log))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("handler panicked");

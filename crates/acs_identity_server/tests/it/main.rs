@@ -6,6 +6,7 @@ mod entra;
 mod errors;
 mod identities;
 mod lifecycle;
+mod limits;
 mod log_secrets;
 mod rotation;
 mod tokens;
