@@ -83,10 +83,12 @@ pub(crate) async fn authenticate(
         let now = state.clock().now();
         return match state.entra().verify(token, IDENTITY_API_AUDIENCES, now).await {
             Ok((claims, _)) if state.entra().allows(&claims) => {
-                parts
-                    .extensions
-                    .insert(Principal::Entra { app_id: claims.app_id, object_id: claims.oid });
-                next.run(Request::from_parts(parts, Body::from(body))).await
+                let principal = Principal::Entra { app_id: claims.app_id, object_id: claims.oid };
+                parts.extensions.insert(principal.clone());
+                with_principal(
+                    next.run(Request::from_parts(parts, Body::from(body))).await,
+                    principal,
+                )
             }
             Ok(_) => {
                 tracing::info!(reason = "principal not in the allow-list", "request denied");
@@ -121,13 +123,20 @@ pub(crate) async fn authenticate(
     match hmac::verify(&signed, state.keys().verifiers(), state.clock().now()) {
         Ok(key) => {
             parts.extensions.insert(Principal::AccessKey(key));
-            next.run(Request::from_parts(parts, Body::from(body))).await
+            let response = next.run(Request::from_parts(parts, Body::from(body))).await;
+            with_principal(response, Principal::AccessKey(key))
         }
         Err(reason) => {
             log_denied(reason);
             ApiError::denied().into_response()
         }
     }
+}
+
+/// Names the caller on the response too, for the audit log around this layer.
+pub(crate) fn with_principal(mut response: Response, principal: Principal) -> Response {
+    response.extensions_mut().insert(principal);
+    response
 }
 
 fn log_denied(reason: HmacError) {

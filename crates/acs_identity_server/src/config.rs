@@ -48,6 +48,9 @@ pub struct Config {
     pub max_in_flight_requests: usize,
     /// `text` or `json` log lines.
     pub log_format: LogFormat,
+    /// The audit log of state-changing requests: `"off"` (the default), `"stdout"`, or a
+    /// file appended to.
+    pub audit_log: crate::audit::AuditDestination,
     /// Entra ID: trusted issuers and who may call the API with a bearer token.
     pub entra: EntraConfig,
     /// Request throttling (`[throttle]`), off by default.
@@ -127,6 +130,7 @@ impl Default for Config {
             idle_timeout_seconds: 30,
             max_in_flight_requests: 1024,
             log_format: LogFormat::Text,
+            audit_log: crate::audit::AuditDestination::Off,
             entra: EntraConfig::default(),
             throttle: crate::throttle::ThrottleConfig::default(),
         }

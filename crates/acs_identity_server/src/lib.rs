@@ -5,6 +5,7 @@
 //! `acs_identity_cli` is a thin wrapper around [`serve::Server::start`].
 
 pub mod api;
+pub mod audit;
 mod auth;
 pub mod cache;
 pub mod config;

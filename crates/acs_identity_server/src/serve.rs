@@ -21,6 +21,7 @@ use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceBuilder;
 
+use crate::audit::AuditWriter;
 use crate::entra::EntraTrust;
 use crate::state::HttpSettings;
 use crate::{app, tls, AppState, Config};
@@ -40,6 +41,7 @@ pub struct Server {
     ca: Option<PathBuf>,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
+    audit: Option<AuditWriter>,
 }
 
 impl Server {
@@ -64,6 +66,7 @@ impl Server {
             .with_context(|| format!("cannot open the {location}"))?;
         tracing::info!(store = %location, "store opened");
         let entra = EntraTrust::load(&config.entra).await?;
+        let (audit_sink, audit) = crate::audit::open(&config.audit_log).await?;
         let state = AppState::bootstrap(
             store.shared(),
             clock.clone(),
@@ -71,6 +74,7 @@ impl Server {
             config.signing_alg,
             HttpSettings::from_config(config),
             entra,
+            audit_sink,
         )
         .await?;
 
@@ -117,7 +121,7 @@ impl Server {
             }
             None => None,
         };
-        Ok(Server { state, store, https, http, ca, shutdown, tasks })
+        Ok(Server { state, store, https, http, ca, shutdown, tasks, audit })
     }
 
     /// The shared state.
@@ -161,10 +165,14 @@ impl Server {
         let _ = self.shutdown.send(true);
     }
 
-    /// Stops accepting, lets in-flight requests finish, and closes the store.
+    /// Stops accepting, lets in-flight requests finish, writes the audit log's last lines,
+    /// and closes the store.
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
         while self.tasks.join_next().await.is_some() {}
+        if let Some(audit) = self.audit.take() {
+            audit.finish().await;
+        }
         self.store.close().await;
     }
 }

@@ -15,6 +15,7 @@ use acs_identity_core::token::{
 use acs_identity_core::Clock;
 use anyhow::Context as _;
 
+use crate::audit::AuditSink;
 use crate::cache::{Caches, IdentityState};
 use crate::entra::EntraTrust;
 use crate::throttle::{Operation, Throttle, ThrottleConfig};
@@ -173,6 +174,7 @@ struct Inner {
     entra: EntraTrust,
     throttle: Throttle,
     caches: Caches,
+    audit: AuditSink,
 }
 
 impl AppState {
@@ -184,6 +186,7 @@ impl AppState {
         alg: SigningAlgorithm,
         http: HttpSettings,
         entra: EntraTrust,
+        audit: AuditSink,
     ) -> anyhow::Result<AppState> {
         let state =
             load_or_create_resource(store.as_ref(), clock.as_ref(), data_location, alg).await?;
@@ -200,6 +203,7 @@ impl AppState {
                 caches: Caches::new(TOKEN_CACHE, (!shared).then_some(IDENTITY_CACHE)),
                 http,
                 entra,
+                audit,
             }),
         })
     }
@@ -273,6 +277,11 @@ impl AppState {
     /// Trusted Entra issuers.
     pub fn entra(&self) -> &EntraTrust {
         &self.inner.entra
+    }
+
+    /// Where audit lines go.
+    pub fn audit(&self) -> &AuditSink {
+        &self.inner.audit
     }
 
     /// HTTP settings.

@@ -25,7 +25,8 @@ use serde_json::Value;
 use time::{Duration, OffsetDateTime};
 
 use crate::api::{AccessToken, Identity, IdentityAccessTokenResult, JsonObject};
-use crate::auth::bearer_token;
+use crate::audit::AuditTarget;
+use crate::auth::{bearer_token, with_principal, Principal};
 use crate::error::ApiError;
 use crate::layers::supported_versions;
 use crate::routes::{api_version, json};
@@ -144,17 +145,23 @@ fn exchanged(
         .issuer()
         .issue_subject(skypeid.clone(), scp, scopes.to_owned(), now, expires_on)
         .map_err(|e| ApiError::internal(&e))?;
-    json(
+    let id = format!("8:{skypeid}");
+    let mut response = json(
         StatusCode::OK,
         &IdentityAccessTokenResult {
-            identity: Identity {
-                id: format!("8:{skypeid}"),
-                custom_id: None,
-                last_token_issued_at: None,
-            },
+            identity: Identity { id: id.clone(), custom_id: None, last_token_issued_at: None },
             access_token: Some(AccessToken::new(issued.token, issued.expires_on)),
         },
-    )
+    )?;
+    response.extensions_mut().insert(AuditTarget(id));
+    Ok(response)
+}
+
+/// Names the verified caller on the response, whatever it is, for the audit log.
+fn as_caller(result: Result<Response, ApiError>, claims: &EntraClaims) -> Response {
+    let principal =
+        Principal::Entra { app_id: claims.app_id.clone(), object_id: claims.oid.clone() };
+    with_principal(result.into_response(), principal)
 }
 
 /// What both exchanges receive.
@@ -196,6 +203,13 @@ async fn teams_extension_exchange(
 ) -> Result<Response, ApiError> {
     let request = Exchange { uri: &uri, headers: &headers, transport, body };
     let claims = request.caller(&state, ApiVersion::has_teams_extension, TEAMS_AUDIENCES).await?;
+    Ok(as_caller(teams_extension_token(&state, &claims).await, &claims))
+}
+
+async fn teams_extension_token(
+    state: &AppState,
+    claims: &EntraClaims,
+) -> Result<Response, ApiError> {
     if !claims.scopes.contains(TEAMS_EXTENSION_SCOPE) {
         return Err(ApiError::invalid_access_token());
     }
@@ -207,7 +221,7 @@ async fn teams_extension_exchange(
     if !allowed {
         return Err(ApiError::not_assigned());
     }
-    exchanged(&state, format!("{tid}_{oid}"), 1792, "voip", &claims, state.clock().now())
+    exchanged(state, format!("{tid}_{oid}"), 1792, "voip", claims, state.clock().now())
 }
 
 /// `POST /access/entra/:exchangeAccessToken`: an assigned Entra user's token for an ACS
@@ -221,6 +235,10 @@ async fn entra_exchange(
 ) -> Result<Response, ApiError> {
     let request = Exchange { uri: &uri, headers: &headers, transport, body };
     let claims = request.caller(&state, ApiVersion::has_entra, ENTRA_EXCHANGE_AUDIENCES).await?;
+    Ok(as_caller(entra_token(&state, &claims).await, &claims))
+}
+
+async fn entra_token(state: &AppState, claims: &EntraClaims) -> Result<Response, ApiError> {
     let (tid, oid, app) = (lower(&claims.tid), lower(&claims.oid), lower(&claims.app_id));
     let mut candidates = vec![oid.clone(), tid.clone()];
     candidates.extend(claims.groups.iter().map(|g| g.to_ascii_lowercase()));
@@ -237,7 +255,7 @@ async fn entra_exchange(
     if !allowed {
         return Err(ApiError::not_assigned());
     }
-    exchanged(&state, format!("wf_{tid}_{oid}"), 1792, "voip,chat", &claims, state.clock().now())
+    exchanged(state, format!("wf_{tid}_{oid}"), 1792, "voip,chat", claims, state.clock().now())
 }
 
 #[derive(Serialize)]

@@ -23,6 +23,7 @@ use time::OffsetDateTime;
 use crate::api::{
     AccessToken, Identity, IdentityAccessTokenResult, JsonObject, MAX_CUSTOM_ID_CHARS,
 };
+use crate::audit::{AuditOperation, AuditTarget};
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::layers::supported_versions;
@@ -170,13 +171,16 @@ async fn create(
     let access_token = scopes
         .map(|s| issue(&state, principal.as_deref(), &created.record, &s, lifetime, now))
         .transpose()?;
-    json(
-        StatusCode::CREATED,
-        &IdentityAccessTokenResult {
-            identity: identity_dto(&state, &created.record, version),
-            access_token,
-        },
-    )
+    let with_token = access_token.is_some();
+    let identity = identity_dto(&state, &created.record, version);
+    let target = AuditTarget(identity.id.clone());
+    let mut response =
+        json(StatusCode::CREATED, &IdentityAccessTokenResult { identity, access_token })?;
+    response.extensions_mut().insert(target);
+    if with_token {
+        response.extensions_mut().insert(AuditOperation("identity.create_with_token"));
+    }
+    Ok(response)
 }
 
 /// `GET /identities/{id}` (2025-03-02-preview).

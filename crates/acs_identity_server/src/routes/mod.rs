@@ -16,7 +16,7 @@ use serde::Serialize;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::error::ApiError;
-use crate::{auth, layers, limits, AppState};
+use crate::{audit, auth, layers, limits, AppState};
 
 /// The whole service: authenticated ACS routes, health, JWKS, and ACS-style 404/405.
 pub fn app(state: AppState) -> Router {
@@ -38,6 +38,7 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() });
     limits::in_flight_and_timeout(routes, state.http())
         .layer(from_fn_with_state(state.clone(), limits::header_size))
+        .layer(from_fn_with_state(state.clone(), audit::record))
         .layer(from_fn(layers::correlate_and_log))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("handler panicked");

@@ -16,6 +16,7 @@ use axum::Router;
 use bytes::Bytes;
 
 use crate::api::{AccessToken, JsonObject};
+use crate::audit::AuditTarget;
 use crate::error::ApiError;
 use crate::layers::supported_versions;
 use crate::routes::{api_version, json};
@@ -84,12 +85,14 @@ async fn exchange(
     let issued = state
         .issuer()
         .issue_subject(
-            skypeid,
+            skypeid.clone(),
             TEAMS_SCP,
             "voip,chat".to_owned(),
             now,
             claims.exp.min(now + time::Duration::hours(24)),
         )
         .map_err(|e| ApiError::internal(&e))?;
-    json(StatusCode::OK, &AccessToken::new(issued.token, issued.expires_on))
+    let mut response = json(StatusCode::OK, &AccessToken::new(issued.token, issued.expires_on))?;
+    response.extensions_mut().insert(AuditTarget(format!("8:{skypeid}")));
+    Ok(response)
 }

@@ -51,16 +51,16 @@ impl<'a> MakeWriter<'a> for Capture {
 
 /// Everything secret that was sent or received, with a label for the failure message.
 #[derive(Default)]
-struct Secrets(Vec<(String, String)>);
+pub(crate) struct Secrets(pub(crate) Vec<(String, String)>);
 
 impl Secrets {
-    fn add(&mut self, label: &str, value: &str) {
+    pub(crate) fn add(&mut self, label: &str, value: &str) {
         assert!(value.len() >= 16, "{label} is too short to search for: {value:?}");
         self.0.push((label.to_owned(), value.to_owned()));
     }
 
     /// A JWT: the whole token and its signature part (the part nobody else can make).
-    fn add_token(&mut self, label: &str, token: &str) {
+    pub(crate) fn add_token(&mut self, label: &str, token: &str) {
         self.add(label, token);
         let sig = token.rsplit('.').next().unwrap_or_default();
         if sig.len() >= 16 {
@@ -121,7 +121,7 @@ async fn bearer(s: &TestServer, token: &str) -> TestResponse {
 }
 
 /// Flips one character in the middle of `s` to another of the same alphabet.
-fn tamper(s: &str) -> String {
+pub(crate) fn tamper(s: &str) -> String {
     let mut chars: Vec<char> = s.chars().collect();
     let i = chars.len() / 2;
     chars[i] = if chars[i] == 'A' { 'B' } else { 'A' };

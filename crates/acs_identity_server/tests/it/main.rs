@@ -1,6 +1,7 @@
 //! Integration tests: the real service on 127.0.0.1:0, driven over HTTPS and HTTP with
 //! real HMAC signatures.
 
+mod audit;
 mod auth;
 mod entra;
 mod errors;

@@ -1,0 +1,365 @@
+//! The audit log: one JSON line for every state-changing request, whatever its outcome.
+//!
+//! ```json
+//! {"time":"2026-07-22T10:00:00.123456Z","who":"key:primary","operation":"token.revoke",
+//!  "target":"8:acs:…","status":204,"error_code":null,"client_request_id":"…"}
+//! ```
+//!
+//! Lines go through a bounded channel to one writer task, which writes whatever has
+//! queued up in one `write` and flushes it to the operating system (no `fsync`). A
+//! request's line is queued before its response is sent; a full queue makes requests wait
+//! for the writer rather than lose lines. Nothing secret is ever in a line: the caller is
+//! named by key name or Entra object id, targets are raw ids, and no header but
+//! `x-ms-client-request-id` is read.
+
+use std::path::PathBuf;
+
+use acs_identity_core::hmac::{percent_decode, KeyName};
+use anyhow::Context as _;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderName, Method};
+use axum::middleware::Next;
+use axum::response::Response;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use time::format_description::well_known::Rfc3339;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::auth::Principal;
+use crate::error::ErrorCode;
+use crate::AppState;
+
+/// Lines queued for the writer before requests wait for it.
+const QUEUE: usize = 8192;
+/// Longest target or client request id written (longer ones are cut).
+const MAX_FIELD_CHARS: usize = 256;
+
+static CLIENT_REQUEST_ID: HeaderName = HeaderName::from_static("x-ms-client-request-id");
+
+/// Where audit lines go (`audit_log`): `"off"`, `"stdout"`, or a file path (appended to).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum AuditDestination {
+    /// No audit log.
+    #[default]
+    Off,
+    /// Standard output, one line per record.
+    Stdout,
+    /// A file, created if missing (mode 0600 on Unix) and appended to.
+    File(PathBuf),
+}
+
+impl Serialize for AuditDestination {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            AuditDestination::Off => s.serialize_str("off"),
+            AuditDestination::Stdout => s.serialize_str("stdout"),
+            AuditDestination::File(p) => p.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for AuditDestination {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = AuditDestination;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("\"off\", \"stdout\" or a file path")
+            }
+
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                if v {
+                    Err(E::custom("audit_log = true: say \"stdout\" or a file path"))
+                } else {
+                    Ok(AuditDestination::Off)
+                }
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                match v.trim() {
+                    "" | "off" => Ok(AuditDestination::Off),
+                    "stdout" | "-" => Ok(AuditDestination::Stdout),
+                    path => Ok(AuditDestination::File(PathBuf::from(path))),
+                }
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+/// The request side of the audit log: queues lines for the writer. Cheap to clone.
+#[derive(Clone, Debug, Default)]
+pub struct AuditSink {
+    tx: Option<mpsc::Sender<Vec<u8>>>,
+}
+
+impl AuditSink {
+    /// Whether lines are written at all.
+    pub fn is_enabled(&self) -> bool {
+        self.tx.is_some()
+    }
+
+    async fn write(&self, line: Vec<u8>) {
+        if let Some(tx) = &self.tx {
+            // Fails only after the writer stopped at shutdown.
+            let _ = tx.send(line).await;
+        }
+    }
+}
+
+/// The writer task. [`AuditWriter::finish`] writes what is queued and stops it.
+#[derive(Debug)]
+pub struct AuditWriter {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl AuditWriter {
+    /// Writes every line queued so far, flushes, and stops the writer.
+    pub async fn finish(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
+/// Opens `destination` and starts its writer; a file that cannot be opened fails the start.
+pub async fn open(
+    destination: &AuditDestination,
+) -> anyhow::Result<(AuditSink, Option<AuditWriter>)> {
+    let out: Box<dyn tokio::io::AsyncWrite + Send + Unpin> = match destination {
+        AuditDestination::Off => return Ok((AuditSink::default(), None)),
+        AuditDestination::Stdout => Box::new(tokio::io::stdout()),
+        AuditDestination::File(path) => {
+            let mut options = std::fs::OpenOptions::new();
+            options.create(true).append(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let file = options
+                .open(path)
+                .with_context(|| format!("cannot open the audit log {}", path.display()))?;
+            Box::new(tokio::fs::File::from_std(file))
+        }
+    };
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let (stop, stopped) = oneshot::channel();
+    let task = tokio::spawn(write_lines(rx, out, stopped));
+    Ok((AuditSink { tx: Some(tx) }, Some(AuditWriter { stop, task })))
+}
+
+async fn write_lines(
+    mut rx: mpsc::Receiver<Vec<u8>>,
+    mut out: Box<dyn tokio::io::AsyncWrite + Send + Unpin>,
+    mut stop: oneshot::Receiver<()>,
+) {
+    let mut batch = Vec::with_capacity(64 * 1024);
+    loop {
+        let stopping = tokio::select! {
+            line = rx.recv() => match line {
+                Some(line) => {
+                    batch.extend_from_slice(&line);
+                    false
+                }
+                None => true,
+            },
+            // `finish`, or the writer handle dropped: take no more lines.
+            _ = &mut stop => true,
+        };
+        if stopping {
+            rx.close();
+            // A closed channel still yields what was queued, then `None`.
+            while let Some(line) = rx.recv().await {
+                batch.extend_from_slice(&line);
+            }
+        } else {
+            // Everything already queued goes out in the same write.
+            while batch.len() < 1024 * 1024 {
+                match rx.try_recv() {
+                    Ok(line) => batch.extend_from_slice(&line),
+                    Err(_) => break,
+                }
+            }
+        }
+        if !batch.is_empty() {
+            if let Err(e) = write_batch(&mut out, &batch).await {
+                tracing::error!(error = %e, "cannot write the audit log");
+            }
+            batch.clear();
+        }
+        if stopping {
+            break;
+        }
+    }
+}
+
+async fn write_batch(
+    out: &mut (dyn tokio::io::AsyncWrite + Send + Unpin),
+    batch: &[u8],
+) -> std::io::Result<()> {
+    out.write_all(batch).await?;
+    out.flush().await
+}
+
+/// The operation a state-changing route performs; `None` for reads and unknown routes.
+fn operation(method: &Method, route: &str) -> Option<&'static str> {
+    Some(match (method.as_str(), route) {
+        ("POST", "/identities") => "identity.create",
+        ("DELETE", "/identities/{id}") => "identity.delete",
+        ("POST", "/identities/{id}/:issueAccessToken") => "token.issue",
+        ("POST", "/identities/{id}/:revokeAccessTokens") => "token.revoke",
+        ("POST", "/teamsUser/:exchangeAccessToken") => "teams_user.exchange",
+        ("POST", "/access/teamsExtension/:exchangeAccessToken") => "teams_extension.exchange",
+        ("POST", "/access/entra/:exchangeAccessToken") => "entra.exchange",
+        ("PUT", "/access/teamsExtension/tenants/{tenant_id}/assignments/{object_id}") => {
+            "teams_extension.assignment.put"
+        }
+        ("DELETE", "/access/teamsExtension/tenants/{tenant_id}/assignments/{object_id}") => {
+            "teams_extension.assignment.delete"
+        }
+        ("PATCH", "/access/entra/assignments") => "entra.assignments.patch",
+        ("PUT", "/access/entra/assignments/{object_id}") => "entra.assignment.put",
+        ("DELETE", "/access/entra/assignments/{object_id}") => "entra.assignment.delete",
+        _ => return None,
+    })
+}
+
+/// The path parameters of `path` under the route template `route`, percent-decoded and
+/// joined with `/`: the raw id of an identity, `tenant/object` of an assignment.
+fn path_target(route: &str, path: &str) -> Option<String> {
+    let params: Vec<String> = route
+        .split('/')
+        .zip(path.split('/'))
+        .filter(|(t, _)| t.starts_with('{'))
+        .map(|(_, p)| percent_decode(p).unwrap_or_else(|| p.to_owned()))
+        .collect();
+    (!params.is_empty()).then(|| params.join("/"))
+}
+
+fn cut(s: &str) -> String {
+    s.chars().take(MAX_FIELD_CHARS).collect()
+}
+
+/// Set by a handler on its response when the operation is more precise than the route's
+/// (a create that also issued a token).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct AuditOperation(pub(crate) &'static str);
+
+/// Set by a handler on its response when the target is not in the path (the identity
+/// created, or the identity a token was exchanged for).
+#[derive(Clone, Debug)]
+pub(crate) struct AuditTarget(pub(crate) String);
+
+#[derive(Serialize)]
+struct Line<'a> {
+    time: String,
+    who: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    app_id: Option<&'a str>,
+    operation: &'static str,
+    target: Option<String>,
+    status: u16,
+    error_code: Option<&'static str>,
+    client_request_id: Option<String>,
+}
+
+/// `key:primary`, `principal:<object id>`, `app:<app id>` or `unauthenticated`.
+fn who(principal: Option<&Principal>) -> String {
+    match principal {
+        Some(Principal::AccessKey(KeyName::Primary)) => "key:primary".to_owned(),
+        Some(Principal::AccessKey(KeyName::Secondary)) => "key:secondary".to_owned(),
+        Some(Principal::Entra { object_id: Some(oid), .. }) => format!("principal:{}", cut(oid)),
+        Some(Principal::Entra { app_id: Some(app), .. }) => format!("app:{}", cut(app)),
+        Some(Principal::Entra { .. }) => "principal:unknown".to_owned(),
+        None => "unauthenticated".to_owned(),
+    }
+}
+
+/// Middleware: one audit line per state-changing request, queued before the response goes.
+pub(crate) async fn record(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if !state.audit().is_enabled() {
+        return next.run(request).await;
+    }
+    let route = request.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned());
+    let Some((route, operation)) =
+        route.and_then(|r| operation(request.method(), &r).map(|op| (r, op)))
+    else {
+        return next.run(request).await;
+    };
+    let time = state.clock().now().format(&Rfc3339).unwrap_or_default();
+    let target = path_target(&route, request.uri().path());
+    let client_request_id =
+        request.headers().get(&CLIENT_REQUEST_ID).and_then(|v| v.to_str().ok()).map(cut);
+    let response = next.run(request).await;
+    let ext = response.extensions();
+    let principal = ext.get::<Principal>();
+    let line = Line {
+        time,
+        who: who(principal),
+        app_id: match principal {
+            Some(Principal::Entra { app_id, .. }) => app_id.as_deref(),
+            _ => None,
+        },
+        operation: ext.get::<AuditOperation>().map_or(operation, |o| o.0),
+        target: ext.get::<AuditTarget>().map(|t| t.0.clone()).or(target).map(|t| cut(&t)),
+        status: response.status().as_u16(),
+        error_code: ext.get::<ErrorCode>().map(|c| c.0),
+        client_request_id,
+    };
+    match serde_json::to_vec(&line) {
+        Ok(mut bytes) => {
+            bytes.push(b'\n');
+            state.audit().write(bytes).await;
+        }
+        Err(e) => tracing::error!(error = %e, "cannot format an audit line"),
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn destinations_parse_from_text() {
+        let parse = |v: serde_json::Value| serde_json::from_value::<AuditDestination>(v).unwrap();
+        assert_eq!(parse("off".into()), AuditDestination::Off);
+        assert_eq!(parse(false.into()), AuditDestination::Off);
+        assert_eq!(parse("stdout".into()), AuditDestination::Stdout);
+        assert_eq!(
+            parse("/var/log/a.jsonl".into()),
+            AuditDestination::File("/var/log/a.jsonl".into())
+        );
+        assert!(serde_json::from_value::<AuditDestination>(true.into()).is_err());
+        for d in
+            [AuditDestination::Off, AuditDestination::Stdout, AuditDestination::File("x".into())]
+        {
+            assert_eq!(parse(serde_json::to_value(&d).unwrap()), d);
+        }
+    }
+
+    #[test]
+    fn targets_come_from_path_parameters() {
+        assert_eq!(
+            path_target(
+                "/identities/{id}/:revokeAccessTokens",
+                "/identities/8%3Aacs%3Ar_u/:revokeAccessTokens"
+            ),
+            Some("8:acs:r_u".to_owned())
+        );
+        assert_eq!(
+            path_target(
+                "/access/teamsExtension/tenants/{tenant_id}/assignments/{object_id}",
+                "/access/teamsExtension/tenants/t/assignments/o"
+            ),
+            Some("t/o".to_owned())
+        );
+        assert_eq!(path_target("/identities", "/identities"), None);
+        assert_eq!(operation(&Method::GET, "/identities/{id}"), None);
+        assert_eq!(operation(&Method::DELETE, "/identities/{id}"), Some("identity.delete"));
+    }
+}
