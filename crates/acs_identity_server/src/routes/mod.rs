@@ -3,6 +3,7 @@
 mod access;
 mod access_tokens;
 mod identities;
+mod openapi;
 mod teams_user;
 mod well_known;
 
@@ -32,6 +33,7 @@ pub fn app(state: AppState) -> Router {
     let routes = Router::new()
         .without_v07_checks()
         .merge(well_known::router())
+        .merge(openapi::router())
         .merge(access::exchange_router())
         .merge(api)
         .fallback(|| async { ApiError::not_found() })

@@ -9,5 +9,6 @@ mod identities;
 mod lifecycle;
 mod limits;
 mod log_secrets;
+mod openapi;
 mod rotation;
 mod tokens;
