@@ -357,10 +357,13 @@ fn drain<R: Read + Send + 'static>(reader: Option<R>) -> thread::JoinHandle<Stri
     })
 }
 
-/// Runs `cmd` from the workspace root with the server's connection string, endpoint and
-/// CA, and the Entra tokens.
+/// Runs `cmd` (from the workspace root unless it names a directory) with the server's
+/// connection string, endpoint and CA, and the Entra tokens.
 fn run_suite(mut cmd: Command, server: &Server, entra: &Entra) -> SuiteRun {
-    cmd.current_dir(workspace_root()).envs(entra.env.iter().map(|(k, v)| (*k, v.as_str())));
+    if cmd.get_current_dir().is_none() {
+        cmd.current_dir(workspace_root());
+    }
+    cmd.envs(entra.env.iter().map(|(k, v)| (*k, v.as_str())));
     cmd.env("ACS_CONNECTION_STRING", &server.connection_string)
         .env("ACS_ENDPOINT", &server.endpoint)
         .env("REQUESTS_CA_BUNDLE", &server.ca)
@@ -470,5 +473,137 @@ fn js_sdk() {
     cmd.args(["--test", "tests/compat/js/"]);
     let run = run_suite(cmd, &server, &entra);
     assert_suite_passed("JS SDK", &run, &server);
+    server.stop();
+}
+
+/// Statuses and ACS error codes of the responses a schemathesis run received.
+#[derive(Debug, Default)]
+struct Responses {
+    total: usize,
+    by_status: std::collections::BTreeMap<u16, usize>,
+    by_code: std::collections::BTreeMap<String, usize>,
+}
+
+impl Responses {
+    /// Reads `<status>\t<code>\t<operation>` lines written by the hooks' `after_call`.
+    fn read(path: &Path) -> Responses {
+        let mut r = Responses::default();
+        for line in std::fs::read_to_string(path).unwrap_or_default().lines() {
+            let mut parts = line.split('\t');
+            let status: u16 = parts.next().and_then(|s| s.parse().ok()).expect("status");
+            let code = parts.next().unwrap_or_default().to_owned();
+            r.total += 1;
+            *r.by_status.entry(status).or_default() += 1;
+            if !code.is_empty() {
+                *r.by_code.entry(code).or_default() += 1;
+            }
+        }
+        r
+    }
+
+    fn count(&self, status: impl Fn(u16) -> bool) -> usize {
+        self.by_status.iter().filter(|(s, _)| status(**s)).map(|(_, n)| n).sum()
+    }
+}
+
+/// The `<n> generated` figure of schemathesis's summary.
+fn cases_generated(stdout: &str) -> Option<usize> {
+    stdout.lines().find_map(|l| l.trim().split_once(" generated")?.0.trim().parse().ok())
+}
+
+/// schemathesis (pinned in `tests/compat/python/requirements.txt`) against the OpenAPI
+/// document the service serves for the newest stable api-version, every request signed with
+/// the access key by `tests/compat/schemathesis/acs_hooks.py`: all phases and all checks,
+/// deterministic. Passes when no response is a server error and none violates the document,
+/// apart from the documented discrepancies the hooks accept (docs/RELIABILITY.md). A second,
+/// short run without signatures must get 401 for every request.
+#[test]
+fn schemathesis_openapi() {
+    let python = compat_python();
+    assert!(
+        python.is_file(),
+        "no Python for the compatibility suite at {} (ACSID_COMPAT_PYTHON): {SETUP_HINT}",
+        python.display()
+    );
+    let probe = Command::new(&python)
+        .args(["-c", "import schemathesis"])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
+    assert!(
+        probe.status.success(),
+        "{} lacks schemathesis: {SETUP_HINT}\n{}",
+        python.display(),
+        String::from_utf8_lossy(&probe.stderr)
+    );
+    let version = acs_identity_core::ApiVersion::LATEST.as_str();
+    let entra = Entra::start(Jwks::File);
+    let server = Server::start(&[]);
+    // schemathesis and Hypothesis keep state in the working directory: use a scratch one.
+    let scratch = tempfile::tempdir().expect("scratch directory");
+    let hooks_dir = workspace_root().join("tests/compat/schemathesis");
+    let schemathesis = |sign: bool, responses: &Path, accepted: &Path, args: &[&str]| {
+        let mut cmd = Command::new(&python);
+        cmd.args(["-m", "schemathesis.cli", "run"])
+            .arg(format!("{}/openapi/{version}.json", server.endpoint))
+            .args(["--url", &server.endpoint])
+            .arg("--tls-verify")
+            .arg(&server.ca)
+            .arg("--generation-deterministic")
+            // One worker: Hypothesis parses lambda sources with `ast`, which CPython 3.11
+            // does not allow from several threads at once ("AST constructor recursion depth
+            // mismatch").
+            .args(["--workers", "1", "--no-color", "--output-truncate", "false"])
+            .args(args)
+            .current_dir(scratch.path())
+            .env("PYTHONPATH", &hooks_dir)
+            .env("SCHEMATHESIS_HOOKS", "acs_hooks")
+            .env("ACS_API_VERSION", version)
+            .env("ACS_SIGN", if sign { "1" } else { "0" })
+            .env("ACS_ST_RESPONSES", responses)
+            .env("ACS_ST_ACCEPTED", accepted);
+        run_suite(cmd, &server, &entra)
+    };
+
+    let started = Instant::now();
+    let (responses, accepted) = (scratch.path().join("signed.tsv"), scratch.path().join("ok.tsv"));
+    let run =
+        schemathesis(true, &responses, &accepted, &["--checks", "all", "--max-examples", "100"]);
+    assert_suite_passed("schemathesis (signed)", &run, &server);
+    let signed = Responses::read(&responses);
+    let cases = cases_generated(&run.stdout).expect("a case count in the summary");
+    assert_eq!(signed.count(|s| s >= 500), 0, "server errors: {signed:?}");
+    // Every request was signed correctly: a refused signature would be 401 Denied.
+    assert_eq!(signed.by_code.get("Denied"), None, "requests refused as unsigned: {signed:?}");
+    assert!(signed.count(|s| (200..300).contains(&s)) >= 100, "too few successes: {signed:?}");
+    assert!(signed.total >= cases, "fewer responses ({}) than cases ({cases})", signed.total);
+    let mut kinds: std::collections::BTreeMap<String, usize> = Default::default();
+    for line in std::fs::read_to_string(&accepted).unwrap_or_default().lines() {
+        let mut f = line.split('\t');
+        let key = format!("{} on {}", f.next().unwrap_or_default(), f.next().unwrap_or_default());
+        *kinds.entry(key).or_default() += 1;
+    }
+
+    let (unsigned_responses, unsigned_accepted) =
+        (scratch.path().join("unsigned.tsv"), scratch.path().join("unsigned-ok.tsv"));
+    let run = schemathesis(
+        false,
+        &unsigned_responses,
+        &unsigned_accepted,
+        &["--checks", "not_a_server_error", "--mode", "positive", "--max-examples", "10"],
+    );
+    assert_suite_passed("schemathesis (unsigned)", &run, &server);
+    let unsigned = Responses::read(&unsigned_responses);
+    assert!(unsigned.total >= 9, "the unsigned run sent too little: {unsigned:?}");
+    assert_eq!(unsigned.count(|s| s == 401), unsigned.total, "unsigned requests: {unsigned:?}");
+
+    println!(
+        "schemathesis {version}: {cases} cases, {} requests signed in {:.1} s: by status {:?}, \
+         by ACS code {:?}; accepted known discrepancies {kinds:?}; {} unsigned requests, all 401",
+        signed.total,
+        started.elapsed().as_secs_f64(),
+        signed.by_status,
+        signed.by_code,
+        unsigned.total,
+    );
     server.stop();
 }
