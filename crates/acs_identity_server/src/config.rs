@@ -18,6 +18,8 @@ pub struct Config {
     /// A PostgreSQL database (`postgres://user:password@host:port/db`) shared by every node
     /// of the resource, instead of the SQLite file in `data_dir`.
     pub database_url: Option<DatabaseUrl>,
+    /// Connections each node keeps to PostgreSQL at most (ignored for SQLite).
+    pub database_max_connections: u32,
     /// HTTPS listener.
     pub listen: SocketAddr,
     /// Optional plain-HTTP listener.
@@ -117,6 +119,7 @@ impl Default for Config {
         Config {
             data_dir: PathBuf::from("./acs-identity-data"),
             database_url: None,
+            database_max_connections: 16,
             listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
             http_listen: None,
             tls_cert: None,
@@ -181,6 +184,9 @@ impl Config {
         }
         if self.max_body_bytes < 1024 {
             anyhow::bail!("max_body_bytes must be at least 1024");
+        }
+        if !(1..=1000).contains(&self.database_max_connections) {
+            anyhow::bail!("database_max_connections must be within [1, 1000]");
         }
         if !(MIN_HEADER_BYTES..=MAX_HEADER_BYTES).contains(&self.max_header_bytes) {
             anyhow::bail!(
@@ -281,6 +287,15 @@ mod tests {
             let url = DatabaseUrl::new("postgres://acs:s3cret@db:5432/acs");
             assert_eq!(c.store_location().unwrap(), StoreLocation::Postgres(url));
             assert!(!format!("{c:?}").contains("s3cret"));
+
+            assert_eq!(c.database_max_connections, 16);
+            jail.set_env("ACSID_DATABASE_MAX_CONNECTIONS", "64");
+            let c = Config::from_figment(&Config::figment(None)).map_err(|e| e.to_string())?;
+            assert_eq!(c.database_max_connections, 64);
+            jail.set_env("ACSID_DATABASE_MAX_CONNECTIONS", "0");
+            let e = Config::from_figment(&Config::figment(None)).unwrap_err().to_string();
+            assert!(e.contains("database_max_connections"), "{e}");
+            jail.set_env("ACSID_DATABASE_MAX_CONNECTIONS", "16");
 
             jail.set_env("ACSID_DATABASE_URL", "mysql://db/acs");
             assert!(Config::from_figment(&Config::figment(None)).is_err());

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use acs_identity_core::hmac::KeyName;
 use acs_identity_core::{Clock, SystemClock};
-use acs_identity_store::AnyStore;
+use acs_identity_store::{AnyStore, OpenOptions};
 use anyhow::Context as _;
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -61,7 +61,8 @@ impl Server {
             format!("cannot create data directory {}", config.data_dir.display())
         })?;
         let location = config.store_location()?;
-        let store = AnyStore::open(&location)
+        let options = OpenOptions { max_connections: config.database_max_connections };
+        let store = AnyStore::open_with(&location, options)
             .await
             .with_context(|| format!("cannot open the {location}"))?;
         tracing::info!(store = %location, "store opened");

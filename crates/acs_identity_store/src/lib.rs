@@ -22,7 +22,7 @@ mod convert;
 mod location;
 pub mod transfer;
 
-pub use location::{AnyStore, DatabaseUrl, StoreLocation};
+pub use location::{AnyStore, DatabaseUrl, OpenOptions, StoreLocation};
 pub use transfer::{ImportConflict, Transfer};
 
 #[cfg(feature = "test-support")]

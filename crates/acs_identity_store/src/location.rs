@@ -135,6 +135,19 @@ impl fmt::Display for StoreLocation {
     }
 }
 
+/// Settings for opening a store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpenOptions {
+    /// Connections kept to PostgreSQL at most; SQLite ignores it.
+    pub max_connections: u32,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions { max_connections: 16 }
+    }
+}
+
 /// An opened store of either backend.
 #[derive(Clone, Debug)]
 pub enum AnyStore {
@@ -150,6 +163,16 @@ impl AnyStore {
     /// Opens the store at `location`, applying pending migrations; refuses a database
     /// whose schema is newer than this program.
     pub async fn open(location: &StoreLocation) -> StoreResult<AnyStore> {
+        Self::open_with(location, OpenOptions::default()).await
+    }
+
+    /// As [`AnyStore::open`], with settings.
+    pub async fn open_with(
+        location: &StoreLocation,
+        options: OpenOptions,
+    ) -> StoreResult<AnyStore> {
+        #[cfg(not(feature = "postgres"))]
+        let _ = options;
         match location {
             #[cfg(feature = "sqlite")]
             StoreLocation::Sqlite(path) => {
@@ -160,7 +183,11 @@ impl AnyStore {
             }
             #[cfg(feature = "postgres")]
             StoreLocation::Postgres(url) => {
-                Ok(AnyStore::Postgres(PostgresStore::connect(url.expose()).await?))
+                let pool = crate::PostgresOptions {
+                    max_connections: options.max_connections,
+                    ..Default::default()
+                };
+                Ok(AnyStore::Postgres(PostgresStore::connect_with(url.expose(), pool).await?))
             }
             #[cfg(not(feature = "sqlite"))]
             StoreLocation::Sqlite(_) => Err(StoreError::Backend(BoxError::from(

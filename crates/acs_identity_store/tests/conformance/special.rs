@@ -7,7 +7,8 @@ use acs_identity_core::id::UserId;
 use acs_identity_core::store::{IdentityStore, NewIdentity, ResourceStore, StoreError};
 use acs_identity_store::testing::{admin_url, with_fresh_database, Cluster, TestDatabase};
 use acs_identity_store::{
-    AnyStore, PostgresOptions, PostgresStore, SqliteStore, StoreLocation, Transfer,
+    AnyStore, DatabaseUrl, OpenOptions, PostgresOptions, PostgresStore, SqliteStore, StoreLocation,
+    Transfer,
 };
 
 use crate::harness::{at, resource};
@@ -44,6 +45,22 @@ async fn postgres_refuses_a_newer_schema() {
         store.close().await;
         let e = PostgresStore::connect(&url).await.expect_err("newer schema");
         assert!(matches!(e, StoreError::SchemaTooNew(_)), "{e:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn postgres_pool_size_follows_the_open_options() {
+    with_fresh_database("postgres_pool_size_follows_the_open_options", |url| async move {
+        let location = StoreLocation::Postgres(DatabaseUrl::new(url));
+        let options = OpenOptions { max_connections: 3 };
+        match AnyStore::open_with(&location, options).await.unwrap() {
+            AnyStore::Postgres(store) => {
+                assert_eq!(store.pool().options().get_max_connections(), 3);
+                store.close().await;
+            }
+            other => panic!("expected PostgreSQL, got {other:?}"),
+        }
     })
     .await;
 }
