@@ -665,6 +665,43 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Any scope set, lifetime, generation, issue time and access-key stamp round-trips
+        /// through an ES256 token: the verifier returns exactly what was signed, the token
+        /// expires after its lifetime and not before, and another resource never accepts it.
+        #[test]
+        fn claims_round_trip(
+            picked in proptest::sample::subsequence(
+                vec![Scope::Chat, Scope::Voip, Scope::ChatJoin, Scope::ChatJoinLimited, Scope::VoipJoin],
+                1..=5,
+            ),
+            minutes in 60i64..=1440,
+            generation in 0u64..u64::from(u32::MAX),
+            seconds in 0i64..=4_000_000_000,
+            stamp in proptest::option::of("(primary|secondary)\\.[0-9]{1,6}"),
+        ) {
+            let (iss, resource) = issuer(SigningAlgorithm::Es256);
+            let verifier = TokenVerifier::new(vec![iss.key().public_key().clone()]);
+            let user = UserId::generate();
+            let scopes = Scopes::new(picked.iter().copied()).unwrap();
+            let lifetime = TokenLifetime::from_request(Some(minutes)).unwrap();
+            let now = OffsetDateTime::from_unix_timestamp(seconds).unwrap();
+            let t = iss.issue_with_key(user, &scopes, lifetime, now, generation, stamp.clone()).unwrap();
+            let v = verifier.verify(&t.token, resource, now).unwrap();
+            proptest::prop_assert_eq!(v.subject, Subject::User(user));
+            proptest::prop_assert_eq!(&v.claims.acs_scope, &scopes.claim());
+            proptest::prop_assert_eq!(v.claims.gen, generation);
+            proptest::prop_assert_eq!(&v.claims.akv, &stamp);
+            proptest::prop_assert_eq!(v.claims.iat, seconds);
+            proptest::prop_assert_eq!(v.claims.exp, seconds + minutes * 60);
+            let last = now + time::Duration::minutes(minutes) - time::Duration::seconds(1);
+            proptest::prop_assert!(verifier.verify(&t.token, resource, last).is_ok());
+            let after = now + time::Duration::minutes(minutes) + time::Duration::seconds(1);
+            proptest::prop_assert!(verifier.verify(&t.token, resource, after).is_err());
+            proptest::prop_assert!(verifier.verify(&t.token, ResourceId::generate(), now).is_err());
+        }
+    }
+
     #[test]
     fn claims_are_in_acs_order() {
         let (iss, _) = issuer(SigningAlgorithm::Es256);

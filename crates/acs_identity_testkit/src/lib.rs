@@ -4,6 +4,7 @@
 
 pub mod issuer;
 
+pub use acs_identity_server::throttle::Operation as ThrottledOperation;
 pub use issuer::{uuid_like, TestIssuer};
 
 use std::path::{Path, PathBuf};
@@ -38,6 +39,20 @@ impl TestServer {
     /// Starts a service with defaults, HTTPS and HTTP on ephemeral ports.
     pub async fn start() -> TestServer {
         Self::start_with(|_| {}, Arc::new(SystemClock)).await
+    }
+
+    /// Starts a service that answers `op` at most `max_requests` times per `window_seconds`
+    /// (then 429 with `Retry-After`).
+    pub async fn start_throttled(
+        op: acs_identity_server::throttle::Operation,
+        max_requests: u32,
+        window_seconds: u32,
+    ) -> TestServer {
+        let limit = acs_identity_server::throttle::Limit { window_seconds, max_requests };
+        let throttle = move |c: &mut Config| {
+            c.throttle.limits.insert(op, limit);
+        };
+        Self::start_with(throttle, Arc::new(SystemClock)).await
     }
 
     /// Starts a service that trusts `issuer`'s tokens (its JWKS by URL).

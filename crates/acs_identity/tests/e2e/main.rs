@@ -572,6 +572,43 @@ async fn validate_token_reports_valid_revoked_deleted_and_malformed() {
     }
 }
 
+// ---- throttling ------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_client_waits_out_429_and_retries_by_itself() {
+    use acs_identity_testkit::ThrottledOperation;
+    use azure_core::http::RetryOptions;
+    // Two tokens per second: five tokens need three windows, so at least one second.
+    let server = TestServer::start_throttled(ThrottledOperation::IssueAccessToken, 2, 1).await;
+    let client = https_client(&server);
+    let user = client.create_user(None).await.unwrap().into_model().unwrap();
+    let started = std::time::Instant::now();
+    for _ in 0..5 {
+        let token = client.get_token(&user, &[CommunicationTokenScope::Chat], None).await.unwrap();
+        assert_eq!(token.status(), StatusCode::Ok);
+    }
+    let waited = started.elapsed();
+    assert!(waited >= std::time::Duration::from_secs(1), "five tokens in {waited:?}");
+
+    // Without retries the 429 reaches the caller, with ACS's code.
+    let mut options = https_options(&server, acs_identity::clients::DEFAULT_API_VERSION);
+    options.client_options.retry = RetryOptions::none();
+    let impatient = CommunicationIdentityClient::from_connection_string(
+        &server.connection_string(),
+        Some(options),
+    )
+    .unwrap();
+    let mut refused = None;
+    for _ in 0..3 {
+        if let Err(e) = impatient.get_token(&user, &[CommunicationTokenScope::Chat], None).await {
+            refused = Some(e);
+            break;
+        }
+    }
+    let error = refused.expect("a third token within one window is refused");
+    assert_http_error(&error, StatusCode::TooManyRequests, "TooManyRequests");
+}
+
 /// Creates a user with a token, issues a 2 h token, revokes, deletes, and checks each step.
 async fn run_lifecycle(server: &TestServer, client: &CommunicationIdentityClient) {
     let created = client

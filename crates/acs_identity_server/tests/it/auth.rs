@@ -116,8 +116,12 @@ async fn every_tampering_is_refused_with_401() {
                 .header("x-ms-content-sha256", "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="),
         ),
         (
-            "tampered path",
+            "tampered query",
             s.request(Method::POST, CREATE).sign_path("/identities?api-version=2022-10-01"),
+        ),
+        (
+            "tampered path",
+            s.request(Method::POST, CREATE).sign_path("/accessTokens?api-version=2023-10-01"),
         ),
         (
             "tampered host",
