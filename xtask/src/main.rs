@@ -104,7 +104,71 @@ fn test(extra: &[String]) -> anyhow::Result<()> {
     } else {
         cmd.args(["test", "--workspace", "--all-targets", "--no-fail-fast"]);
     }
-    cmd.args(extra).current_dir(&root).env("ACSID_COMPAT_PYTHON", &compat.python);
-    run(&mut cmd)?;
+    // Every in-process service of the suite logs everything to this directory (see
+    // `acs_identity_testkit::LOG_DIR_ENV`); no secret may show up in it.
+    let log_dir = root.join("target/test-logs");
+    let _ = std::fs::remove_dir_all(&log_dir);
+    std::fs::create_dir_all(&log_dir)?;
+    cmd.args(extra)
+        .current_dir(&root)
+        .env("ACSID_COMPAT_PYTHON", &compat.python)
+        .env("ACSID_TEST_LOG_DIR", &log_dir);
+    let tests = run(&mut cmd);
+    let scan = scan_logs(&log_dir);
+    tests?;
+    scan
+}
+
+/// What may never appear in a log: the start of a JWT (`{"` in base64url, so every access
+/// and Entra token), a connection string's key, and an HMAC `Authorization` value.
+const SECRET_MARKERS: [&str; 4] = ["eyJ", "accesskey=", "Signature=", "SignedHeaders="];
+
+/// An access key as printed: 88 base64 characters (64 bytes) ending in `=`.
+fn holds_access_key(line: &str) -> bool {
+    let base64 = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=');
+    line.split(|c| !base64(c)).any(|word| word.len() == 88 && word.ends_with('='))
+}
+
+/// Searches every captured log file for [`SECRET_MARKERS`]; prints what it searched.
+fn scan_logs(dir: &std::path::Path) -> anyhow::Result<()> {
+    let (mut files, mut lines, mut found) = (0usize, 0usize, Vec::new());
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let text = std::fs::read_to_string(&path)?;
+        files += 1;
+        for (n, line) in text.lines().enumerate() {
+            lines += 1;
+            if let Some(marker) = SECRET_MARKERS.iter().find(|m| line.contains(*m)) {
+                found.push(format!("{}:{}: {marker:?}", path.display(), n + 1));
+            } else if holds_access_key(line) {
+                found.push(format!("{}:{}: an access key", path.display(), n + 1));
+            }
+        }
+    }
+    println!(
+        "xtask test: searched {lines} log lines of {files} test processes in {} for {SECRET_MARKERS:?} and access keys: {} found",
+        dir.display(),
+        found.len()
+    );
+    if !found.is_empty() {
+        anyhow::bail!("secrets in the test suite's logs:\n{}", found.join("\n"));
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_keys_are_found_in_log_lines() {
+        let key = format!("{}==", "A".repeat(86));
+        assert!(holds_access_key(&format!("primary key {key} rotated")));
+        assert!(holds_access_key(&format!("k=\"{key}\"")));
+        // A SHA-256 content hash (44 characters) and ordinary text are not keys.
+        assert!(!holds_access_key(
+            "x-ms-content-sha256=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+        ));
+        assert!(!holds_access_key(&"A".repeat(88)));
+    }
 }

@@ -63,6 +63,7 @@ impl TestServer {
 
     /// Starts a service after `tweak` adjusted its configuration, with `clock`.
     pub async fn start_with(tweak: impl FnOnce(&mut Config), clock: Arc<dyn Clock>) -> TestServer {
+        capture_logs();
         let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
         let mut config = Config {
             data_dir: dir.path().join("data"),
@@ -221,6 +222,43 @@ impl TestServer {
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         r.json
     }
+}
+
+/// The variable naming a directory where every test process that starts a service writes
+/// all its log events (`cargo xtask test` sets it and then searches the files for secrets).
+pub const LOG_DIR_ENV: &str = "ACSID_TEST_LOG_DIR";
+
+/// When [`LOG_DIR_ENV`] is set, installs (once per process) a global subscriber that writes
+/// every event of this workspace's crates, down to TRACE, and of sqlx, tower-http and
+/// azure_core to `<dir>/<program>-<pid>.log`. Tests that install their own scoped subscriber
+/// keep it on their thread.
+fn capture_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let Some(dir) = std::env::var_os(LOG_DIR_ENV).filter(|d| !d.is_empty()) else { return };
+        let dir = PathBuf::from(dir);
+        let program = std::env::current_exe()
+            .ok()
+            .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "test".to_owned());
+        let path = dir.join(format!("{program}-{}.log", std::process::id()));
+        let Ok(file) = std::fs::create_dir_all(&dir).and_then(|()| std::fs::File::create(&path))
+        else {
+            return;
+        };
+        let filter = tracing_subscriber::EnvFilter::new(
+            "warn,acs_identity=trace,acs_identity_core=trace,acs_identity_server=trace,\
+             acs_identity_store=trace,acs_identity_testkit=trace,acs_common=trace,sqlx=debug,\
+             tower_http=trace,azure_core=debug,typespec_client_core=debug",
+        );
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::sync::Mutex::new(file))
+            .with_ansi(false)
+            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+    });
 }
 
 /// Percent-encodes a raw id for a path segment as the Python and JS SDKs do (`:` → `%3A`).
