@@ -13,11 +13,11 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use acs_identity_core::hmac::KeyName;
-use acs_identity_core::id::{ResourceId, UserId};
+use acs_identity_core::id::UserId;
 use acs_identity_core::store::{
     AccessKeyRecord, AssignmentStore, BoxError, CreatedIdentity, EntraAssignment, IdentityRecord,
-    IdentityStore, NewIdentity, ResourceRecord, ResourceState, ResourceStore, SecretBytes,
-    SigningKeyRecord, StoreError, StoreResult, TeamsExtensionAssignment,
+    IdentityStore, NewIdentity, ResourceState, ResourceStore, SecretBytes, SigningKeyRecord,
+    StoreError, StoreResult, TeamsExtensionAssignment,
 };
 use async_trait::async_trait;
 use sqlx::migrate::{MigrateError, Migrator};
@@ -26,7 +26,11 @@ use sqlx::{Postgres, Row, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::convert::{alg, corrupt, from_nanos, generation, key_name, to_nanos};
+use crate::convert::{
+    access_key_from_row, columns_by_name, corrupt, entra_assignment_from_row, identity_from_row,
+    resource_from_row, signing_key_from_row, teams_assignment_from_row, to_nanos, Columns,
+    ACCESS_KEYS_QUERY, RESOURCE_QUERY, SIGNING_KEYS_QUERY,
+};
 use crate::transfer::{self, Transfer};
 
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
@@ -113,19 +117,19 @@ fn migrate_error(e: MigrateError) -> StoreError {
 const IDENTITY_COLUMNS: &str =
     "user_id::text AS user_id, custom_id, created_at, deleted_at, generation, last_token_issued_at";
 
-fn identity_from_row(row: &PgRow) -> StoreResult<IdentityRecord> {
-    let id: String = row.try_get("user_id").map_err(backend)?;
-    let user = Uuid::parse_str(&id).map_err(|e| corrupt(format!("bad user id: {e}")))?;
-    let deleted: Option<i64> = row.try_get("deleted_at").map_err(backend)?;
-    let issued: Option<i64> = row.try_get("last_token_issued_at").map_err(backend)?;
-    Ok(IdentityRecord {
-        user: UserId::from_uuid(user),
-        custom_id: row.try_get("custom_id").map_err(backend)?,
-        created_at: from_nanos(row.try_get("created_at").map_err(backend)?)?,
-        deleted_at: deleted.map(from_nanos).transpose()?,
-        generation: generation(row.try_get("generation").map_err(backend)?)?,
-        last_token_issued_at: issued.map(from_nanos).transpose()?,
-    })
+impl Columns for PgRow {
+    columns_by_name!(backend);
+
+    /// A UUID selected as text (`user_id::text AS user_id`).
+    fn user_id(&self) -> StoreResult<UserId> {
+        let id: String = self.try_get("user_id").map_err(backend)?;
+        let user = Uuid::parse_str(&id).map_err(|e| corrupt(format!("bad user id: {e}")))?;
+        Ok(UserId::from_uuid(user))
+    }
+    /// A `TEXT[]`.
+    fn client_ids(&self) -> StoreResult<Option<Vec<String>>> {
+        self.try_get("client_ids").map_err(backend)
+    }
 }
 
 fn user_param(user: UserId) -> String {
@@ -337,49 +341,26 @@ impl ResourceStore for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        let Some(row) = sqlx::query("SELECT resource_id, data_location, created_at FROM resource")
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(backend)?
+        let Some(row) =
+            sqlx::query(RESOURCE_QUERY).fetch_optional(&mut *tx).await.map_err(backend)?
         else {
             return Ok(None);
         };
-        let id: String = row.try_get("resource_id").map_err(backend)?;
-        let resource = ResourceRecord {
-            resource_id: ResourceId::from_str(&id)
-                .map_err(|e| corrupt(format!("bad resource id: {e}")))?,
-            data_location: row.try_get("data_location").map_err(backend)?,
-            created_at: from_nanos(row.try_get("created_at").map_err(backend)?)?,
-        };
-        let mut access_keys = Vec::new();
-        for row in sqlx::query("SELECT name, key, version FROM access_keys ORDER BY name")
+        let resource = resource_from_row(&row)?;
+        let access_keys = sqlx::query(ACCESS_KEYS_QUERY)
             .fetch_all(&mut *tx)
             .await
             .map_err(backend)?
-        {
-            let name: String = row.try_get("name").map_err(backend)?;
-            access_keys.push(AccessKeyRecord {
-                name: key_name(&name)?,
-                key: SecretBytes(row.try_get("key").map_err(backend)?),
-                version: generation(row.try_get("version").map_err(backend)?)?,
-            });
-        }
-        let mut signing_keys = Vec::new();
-        for row in sqlx::query(
-            "SELECT kid, alg, pkcs8, created_at FROM signing_keys ORDER BY created_at, kid",
-        )
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(backend)?
-        {
-            let a: String = row.try_get("alg").map_err(backend)?;
-            signing_keys.push(SigningKeyRecord {
-                kid: row.try_get("kid").map_err(backend)?,
-                alg: alg(&a)?,
-                pkcs8: SecretBytes(row.try_get("pkcs8").map_err(backend)?),
-                created_at: from_nanos(row.try_get("created_at").map_err(backend)?)?,
-            });
-        }
+            .iter()
+            .map(access_key_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let signing_keys = sqlx::query(SIGNING_KEYS_QUERY)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(signing_key_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
         tx.commit().await.map_err(backend)?;
         Ok(Some(ResourceState { resource, access_keys, signing_keys }))
     }
@@ -469,24 +450,6 @@ const MAX_LOOKUP_IDS: usize = 256;
 
 const TEAMS_COLUMNS: &str = "tenant_id, object_id, principal_type, client_ids";
 const ENTRA_COLUMNS: &str = "object_id, tenant_id, principal_type, client_ids";
-
-fn teams_assignment_from_row(row: &PgRow) -> StoreResult<TeamsExtensionAssignment> {
-    Ok(TeamsExtensionAssignment {
-        tenant_id: row.try_get("tenant_id").map_err(backend)?,
-        object_id: row.try_get("object_id").map_err(backend)?,
-        principal_type: row.try_get("principal_type").map_err(backend)?,
-        client_ids: row.try_get("client_ids").map_err(backend)?,
-    })
-}
-
-fn entra_assignment_from_row(row: &PgRow) -> StoreResult<EntraAssignment> {
-    Ok(EntraAssignment {
-        object_id: row.try_get("object_id").map_err(backend)?,
-        tenant_id: row.try_get("tenant_id").map_err(backend)?,
-        principal_type: row.try_get("principal_type").map_err(backend)?,
-        client_ids: row.try_get("client_ids").map_err(backend)?,
-    })
-}
 
 #[async_trait]
 impl AssignmentStore for PostgresStore {
