@@ -205,6 +205,36 @@ impl Machine {
     }
 }
 
+/// Whether a load average line (`1 5 15` minutes) says other work was running.
+pub(crate) fn busy(load_average: &str) -> bool {
+    load_average
+        .split_whitespace()
+        .next()
+        .and_then(|l| l.parse::<f64>().ok())
+        .is_some_and(|l| l > 1.0)
+}
+
+/// Puts `out` between the markers `begin` and `end` in BENCHMARKS.md, or appends it under
+/// `## heading` when the markers are missing.
+pub(crate) fn write_block(
+    root: &Path,
+    begin: &str,
+    end: &str,
+    heading: &str,
+    out: &str,
+) -> anyhow::Result<()> {
+    let path = root.join("BENCHMARKS.md");
+    let current = std::fs::read_to_string(&path).unwrap_or_default();
+    let block = format!("{begin}\n{out}{end}");
+    let updated = match (current.find(begin), current.find(end)) {
+        (Some(b), Some(e)) if b < e => {
+            format!("{}{block}{}", &current[..b], &current[e + end.len()..])
+        }
+        _ => format!("{current}\n## {heading}\n\n{block}\n"),
+    };
+    std::fs::write(&path, updated).with_context(|| format!("cannot write {}", path.display()))
+}
+
 pub(crate) fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
@@ -1052,12 +1082,7 @@ pub(crate) fn bench(args: &[String]) -> anyhow::Result<()> {
     out.push_str(&format!("- pinning: {}\n", bench.pin.describe()));
     out.push_str(&format!(
         "- load average (1, 5, 15 min) before: {load_before}; after: {load_after}{}\n",
-        if load_before
-            .split_whitespace()
-            .next()
-            .and_then(|l| l.parse::<f64>().ok())
-            .is_some_and(|l| l > 1.0)
-        {
+        if busy(&load_before) {
             " — other work was running on this machine, so expect noise"
         } else {
             ""
@@ -1076,18 +1101,8 @@ pub(crate) fn bench(args: &[String]) -> anyhow::Result<()> {
     println!("\n{out}");
 
     if opts.write {
-        let path = root.join("BENCHMARKS.md");
-        let current = std::fs::read_to_string(&path).unwrap_or_default();
-        let block = format!("{BEGIN}\n{out}{END}");
-        let updated = match (current.find(BEGIN), current.find(END)) {
-            (Some(b), Some(e)) if b < e => {
-                format!("{}{block}{}", &current[..b], &current[e + END.len()..])
-            }
-            _ => format!("{current}\n## Latest results\n\n{block}\n"),
-        };
-        std::fs::write(&path, updated)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        eprintln!("xtask bench: wrote the table into {}", path.display());
+        write_block(&root, BEGIN, END, "Latest results", &out)?;
+        eprintln!("xtask bench: wrote the table into BENCHMARKS.md");
     }
     drop(scratch);
     Ok(())

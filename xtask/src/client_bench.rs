@@ -399,7 +399,7 @@ pub(crate) fn client_bench(args: &[String]) -> anyhow::Result<()> {
     ));
     out.push_str(&format!(
         "- load average (1, 5, 15 min) before: {load_before}; after: {load_after}{}\n",
-        if load_before.split_whitespace().next().and_then(|l| l.parse::<f64>().ok()).is_some_and(|l| l > 1.0) {
+        if crate::bench::busy(&load_before) {
             " — other work was running on this machine; CPU time per call moves less than wall time with load, but caches and frequency still do"
         } else {
             ""
@@ -414,18 +414,8 @@ pub(crate) fn client_bench(args: &[String]) -> anyhow::Result<()> {
     println!("\n{out}");
 
     if opts.write {
-        let path = root.join("BENCHMARKS.md");
-        let current = std::fs::read_to_string(&path).unwrap_or_default();
-        let block = format!("{BEGIN}\n{out}{END}");
-        let updated = match (current.find(BEGIN), current.find(END)) {
-            (Some(b), Some(e)) if b < e => {
-                format!("{}{block}{}", &current[..b], &current[e + END.len()..])
-            }
-            _ => format!("{current}\n## Client CPU per call\n\n{block}\n"),
-        };
-        std::fs::write(&path, updated)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        eprintln!("xtask client-bench: wrote the table into {}", path.display());
+        crate::bench::write_block(&root, BEGIN, END, "Client CPU per call", &out)?;
+        eprintln!("xtask client-bench: wrote the table into BENCHMARKS.md");
     }
     Ok(())
 }

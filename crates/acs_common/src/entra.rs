@@ -35,8 +35,8 @@
 //! # }
 //! ```
 
+use crate::credential::TokenRefresher;
 use crate::credential::{CommunicationTokenCredential, CommunicationTokenRefreshOptions};
-use crate::credential::{TokenRefresher, EXPIRED_REFRESHED_TOKEN_MESSAGE};
 use async_trait::async_trait;
 use azure_core::{
     credentials::{AccessToken, Secret, TokenCredential},
@@ -249,13 +249,9 @@ impl TokenRefresher for EntraTokenExchanger {
                 return Ok(token.clone());
             }
         }
+        // The credential refuses an expired answer (`EXPIRED_REFRESHED_TOKEN_MESSAGE`); kept
+        // here, it is exchanged again on the next refresh.
         let token = self.exchange(&entra.token).await?;
-        if token.expires_on <= OffsetDateTime::now_utc() {
-            return Err(Error::with_message(
-                ErrorKind::Credential,
-                EXPIRED_REFRESHED_TOKEN_MESSAGE,
-            ));
-        }
         *last = Some((entra.token, token.clone()));
         Ok(token)
     }

@@ -525,12 +525,17 @@ impl CommunicationIdentityClient {
         request: &mut Request,
         success_codes: &'static [u16],
     ) -> azure_core::Result<Response<T, F>> {
-        let options = PipelineSendOptions {
-            check_success: CheckSuccessOptions { success_codes },
-            ..Default::default()
-        };
-        let response = self.pipeline.send(context, request, Some(options)).await?;
+        let response =
+            self.pipeline.send(context, request, Some(succeeding_on(success_codes))).await?;
         Ok(response.into())
+    }
+}
+
+/// Pipeline options that treat exactly `success_codes` as success.
+fn succeeding_on(success_codes: &'static [u16]) -> PipelineSendOptions {
+    PipelineSendOptions {
+        check_success: CheckSuccessOptions { success_codes },
+        ..Default::default()
     }
 }
 

@@ -416,31 +416,34 @@ fn assert_suite_passed(name: &str, run: &SuiteRun, server: &Server) {
     println!("{name} suite passed\n{}", run.stdout);
 }
 
-fn compat_python() -> PathBuf {
-    match std::env::var_os("ACSID_COMPAT_PYTHON") {
+/// The compatibility suite's Python, after checking that it can import `modules`
+/// (comma-separated, as in an `import` statement).
+fn compat_python(modules: &str) -> PathBuf {
+    let python = match std::env::var_os("ACSID_COMPAT_PYTHON") {
         Some(python) if !python.is_empty() => PathBuf::from(python),
         _ => workspace_root().join("target/compat-venv/bin/python"),
-    }
-}
-
-#[test]
-fn python_sdk() {
-    let python = compat_python();
+    };
     assert!(
         python.is_file(),
         "no Python for the compatibility suite at {} (ACSID_COMPAT_PYTHON): {SETUP_HINT}",
         python.display()
     );
     let probe = Command::new(&python)
-        .args(["-c", "import pytest, aiohttp, azure.communication.identity"])
+        .args(["-c", &format!("import {modules}")])
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
     assert!(
         probe.status.success(),
-        "{} lacks pytest, aiohttp or azure-communication-identity: {SETUP_HINT}\n{}",
+        "{} cannot import {modules}: {SETUP_HINT}\n{}",
         python.display(),
         String::from_utf8_lossy(&probe.stderr)
     );
+    python
+}
+
+#[test]
+fn python_sdk() {
+    let python = compat_python("pytest, aiohttp, azure.communication.identity");
 
     let entra = Entra::start(Jwks::File);
     let server = Server::start(&entra.server_args());
@@ -519,22 +522,7 @@ fn cases_generated(stdout: &str) -> Option<usize> {
 /// short run without signatures must get 401 for every request.
 #[test]
 fn schemathesis_openapi() {
-    let python = compat_python();
-    assert!(
-        python.is_file(),
-        "no Python for the compatibility suite at {} (ACSID_COMPAT_PYTHON): {SETUP_HINT}",
-        python.display()
-    );
-    let probe = Command::new(&python)
-        .args(["-c", "import schemathesis"])
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
-    assert!(
-        probe.status.success(),
-        "{} lacks schemathesis: {SETUP_HINT}\n{}",
-        python.display(),
-        String::from_utf8_lossy(&probe.stderr)
-    );
+    let python = compat_python("schemathesis");
     let version = acs_identity_core::ApiVersion::LATEST.as_str();
     let entra = Entra::start(Jwks::File);
     let server = Server::start(&[]);

@@ -40,6 +40,16 @@ pub(crate) enum Op {
     Delete(UserId, OffsetDateTime),
 }
 
+impl Op {
+    /// The identity the write is about.
+    fn user(&self) -> UserId {
+        match self {
+            Op::Create(new) => new.user,
+            Op::MarkTokenIssued(user, _) | Op::Revoke(user) | Op::Delete(user, _) => *user,
+        }
+    }
+}
+
 /// What a write produced.
 #[derive(Debug)]
 pub(crate) enum Done {
@@ -274,10 +284,7 @@ async fn update_run(
     Ok(run
         .iter()
         .map(|job| {
-            let user = match &job.op {
-                Op::MarkTokenIssued(user, _) | Op::Delete(user, _) | Op::Revoke(user) => *user,
-                Op::Create(new) => new.user,
-            };
+            let user = job.op.user();
             let mut record = records.get(&user).cloned().flatten();
             if let (Kind::Revoke, Some(r)) = (kind, record.as_mut()) {
                 let total = index.get(&user).map_or(1, |&i| values[i].1);

@@ -7,7 +7,7 @@
 //! The exchanges themselves are made by the end user's application with its own Entra token; see
 //! [`acs_common::entra`].
 
-use super::{set_json, CommunicationIdentityClient, Feature, PathPart};
+use super::{set_json, succeeding_on, CommunicationIdentityClient, Feature, PathPart};
 use crate::models::{
     CommunicationIdentityClientEntraAssignmentOptions,
     CommunicationIdentityClientListEntraAssignmentsOptions,
@@ -153,7 +153,7 @@ impl CommunicationIdentityClient {
                     }
                     let response: RawResponse = client
                         .pipeline
-                        .send(&pager_options.context, &mut request, Some(success(&[200])))
+                        .send(&pager_options.context, &mut request, Some(succeeding_on(&[200])))
                         .await?;
                     let page: EntraAssignmentList = response.body().json()?;
                     let response: Response<EntraAssignmentList> = response.into();
@@ -321,11 +321,4 @@ fn non_empty<'a>(value: &'a str, what: &str) -> azure_core::Result<&'a str> {
         return Err(Error::with_message(ErrorKind::Other, format!("the {what} must not be empty")));
     }
     Ok(value)
-}
-
-fn success(codes: &'static [u16]) -> azure_core::http::PipelineSendOptions {
-    azure_core::http::PipelineSendOptions {
-        check_success: azure_core::error::CheckSuccessOptions { success_codes: codes },
-        ..Default::default()
-    }
 }

@@ -4,19 +4,16 @@
 use std::sync::Arc;
 
 use acs_identity_core::hmac::KeyName;
-use acs_identity_core::hmac::{authorization_header, content_hash, string_to_sign, AccessKey};
-use acs_identity_core::time_format::{http_date, parse_rfc3339};
+use acs_identity_core::time_format::parse_rfc3339;
 use acs_identity_core::SystemClock;
 use acs_identity_server::audit::AuditDestination;
 use acs_identity_testkit::issuer::{API_AUDIENCE, TEAMS_AUDIENCE};
 use acs_identity_testkit::{encode_id, uuid_like, TestIssuer, TestResponse, TestServer};
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
-use crate::log_secrets::{tamper, Secrets};
+use crate::log_secrets::{signed_request, tamper, Secrets};
 
 /// A request signed here with `key_b64`, so the signature is known; with a client request id.
 async fn signed(
@@ -28,21 +25,7 @@ async fn signed(
     request_id: &str,
     secrets: &mut Secrets,
 ) -> TestResponse {
-    let bytes = serde_json::to_vec(body).expect("json");
-    let date = http_date(OffsetDateTime::now_utc());
-    let host = s.endpoint().split("://").nth(1).expect("host").to_owned();
-    let hash = content_hash(&bytes);
-    let sts = string_to_sign(method.as_str(), path_and_query, &date, &host, &hash);
-    let key = AccessKey::new(KeyName::Primary, &STANDARD.decode(key_b64).expect("base64 key"));
-    let signature = key.sign(&sts);
-    secrets.add(&format!("signature of {method} {path_and_query}"), &signature);
-    s.request(method, path_and_query)
-        .unsigned()
-        .body(bytes)
-        .header("content-type", "application/json")
-        .header("x-ms-date", &date)
-        .header("x-ms-content-sha256", &hash)
-        .header("authorization", &authorization_header(&signature))
+    signed_request(s, method, path_and_query, body, key_b64, secrets)
         .header("x-ms-client-request-id", request_id)
         .send()
         .await

@@ -12,7 +12,9 @@ use acs_identity_core::hmac::{
 use acs_identity_core::time_format::http_date;
 use acs_identity_core::SystemClock;
 use acs_identity_testkit::issuer::{API_AUDIENCE, TEAMS_AUDIENCE};
-use acs_identity_testkit::{encode_id, uuid_like, TestIssuer, TestResponse, TestServer};
+use acs_identity_testkit::{
+    encode_id, uuid_like, TestIssuer, TestRequest, TestResponse, TestServer,
+};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use reqwest::{Method, StatusCode};
@@ -69,15 +71,16 @@ impl Secrets {
     }
 }
 
-/// Sends a request whose HMAC headers are computed here, so the signature sent is known.
-async fn signed(
-    s: &TestServer,
+/// A request whose HMAC headers are computed here with `key_b64`, so the signature sent is
+/// known (and added to `secrets`).
+pub(crate) fn signed_request<'a>(
+    s: &'a TestServer,
     method: Method,
     path_and_query: &str,
     body: &Value,
     key_b64: &str,
     secrets: &mut Secrets,
-) -> TestResponse {
+) -> TestRequest<'a> {
     let bytes = serde_json::to_vec(body).expect("json");
     let date = http_date(OffsetDateTime::now_utc());
     let host = s.endpoint().split("://").nth(1).expect("host").to_owned();
@@ -93,8 +96,18 @@ async fn signed(
         .header("x-ms-date", &date)
         .header("x-ms-content-sha256", &hash)
         .header("authorization", &authorization_header(&signature))
-        .send()
-        .await
+}
+
+/// Sends a [`signed_request`].
+async fn signed(
+    s: &TestServer,
+    method: Method,
+    path_and_query: &str,
+    body: &Value,
+    key_b64: &str,
+    secrets: &mut Secrets,
+) -> TestResponse {
+    signed_request(s, method, path_and_query, body, key_b64, secrets).send().await
 }
 
 /// Sends a request with a given `Authorization` header value (valid date and hash).
