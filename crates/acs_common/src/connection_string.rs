@@ -150,6 +150,11 @@ fn parse_endpoint(endpoint: &str) -> azure_core::Result<Url> {
     if url.host_str().is_none_or(str::is_empty) {
         return Err(invalid("the endpoint has no host"));
     }
+    // Host normalisation can turn a character into ';' (U+037E GREEK QUESTION MARK becomes
+    // ';'), which would split the endpoint when the connection string is written back.
+    if url.as_str().contains(';') {
+        return Err(invalid("the endpoint's host must not contain ';'"));
+    }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(invalid("the endpoint must not contain user credentials"));
     }
@@ -292,6 +297,16 @@ mod tests {
         err(&format!("endpoint=https://a.example/accesskey={KEY}"));
         err(&format!("endpoint=accesskey={KEY}"));
         err(&format!("endpoint=https://a.example accesskey={KEY}"));
+    }
+
+    #[test]
+    fn a_host_that_normalises_to_a_semicolon_is_refused() {
+        // The fuzz finding: U+037E in the host becomes ';' under IDNA mapping.
+        let e = ConnectionString::parse(
+            "endpoint=https:/nicaticcskey\u{dc}\u{37e}on.azure.com/;accesskey=AAECAwaGxwdHhh8=",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("must not contain ';'"), "{e}");
     }
 
     proptest::proptest! {
