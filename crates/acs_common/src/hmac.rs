@@ -47,8 +47,8 @@ use base64::{engine::general_purpose::STANDARD, Engine as _};
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use std::{
-    fmt,
-    sync::{Arc, PoisonError, RwLock},
+    fmt::{self, Write as _},
+    sync::{Arc, Mutex, PoisonError, RwLock},
 };
 use time::{Month, OffsetDateTime, UtcOffset, Weekday};
 
@@ -86,16 +86,32 @@ pub fn string_to_sign(
 ///
 /// `key_bytes` is the *decoded* access key.
 pub fn compute_signature(key_bytes: &[u8], string_to_sign: &str) -> String {
+    sign_with(keyed_mac(key_bytes), string_to_sign)
+}
+
+fn keyed_mac(key_bytes: &[u8]) -> Hmac<Sha256> {
     // HMAC accepts keys of any length, so this constructor cannot fail.
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key_bytes)
-        .unwrap_or_else(|_| unreachable!("HMAC-SHA256 accepts keys of any length"));
+    <Hmac<Sha256> as Mac>::new_from_slice(key_bytes)
+        .unwrap_or_else(|_| unreachable!("HMAC-SHA256 accepts keys of any length"))
+}
+
+fn sign_with(mut mac: Hmac<Sha256>, string_to_sign: &str) -> String {
     mac.update(string_to_sign.as_bytes());
     STANDARD.encode(mac.finalize().into_bytes())
 }
 
 /// Returns the `Authorization` header value for a signature.
 pub fn authorization_header_value(signature: &str) -> String {
-    format!("HMAC-SHA256 SignedHeaders={SIGNED_HEADERS}&Signature={signature}")
+    const PREFIX: &str = "HMAC-SHA256 SignedHeaders=";
+    const SIGNATURE: &str = "&Signature=";
+    let mut value = String::with_capacity(
+        PREFIX.len() + SIGNED_HEADERS.len() + SIGNATURE.len() + signature.len(),
+    );
+    value.push_str(PREFIX);
+    value.push_str(SIGNED_HEADERS);
+    value.push_str(SIGNATURE);
+    value.push_str(signature);
+    value
 }
 
 /// Formats a time as an RFC 1123 date in GMT, e.g. `Wed, 07 Sep 2022 13:34:56 GMT`.
@@ -159,13 +175,19 @@ pub fn path_and_query(url: &Url) -> String {
 
 struct KeyMaterial {
     key: Secret,
-    bytes: SecretBytes,
+    /// HMAC-SHA256 keyed with the decoded key: each signature clones it rather than hashing
+    /// the key into the inner and outer pads again.
+    mac: Hmac<Sha256>,
 }
 
 impl KeyMaterial {
     fn new(key: Secret) -> azure_core::Result<Self> {
         match STANDARD.decode(key.secret()) {
-            Ok(bytes) if !bytes.is_empty() => Ok(Self { key, bytes: SecretBytes::new(bytes) }),
+            Ok(bytes) if !bytes.is_empty() => {
+                let bytes = SecretBytes::new(bytes);
+                let mac = keyed_mac(bytes.bytes());
+                Ok(Self { key, mac })
+            }
             _ => Err(Error::with_message(
                 ErrorKind::Credential,
                 "the access key is not valid base64; copy it unchanged from the Azure portal",
@@ -221,8 +243,8 @@ impl CommunicationKeyCredential {
 
     /// Signs `string_to_sign` with the key; see [`compute_signature`].
     pub fn sign(&self, string_to_sign: &str) -> String {
-        let material = self.inner.read().unwrap_or_else(PoisonError::into_inner);
-        compute_signature(material.bytes.bytes(), string_to_sign)
+        let mac = self.inner.read().unwrap_or_else(PoisonError::into_inner).mac.clone();
+        sign_with(mac, string_to_sign)
     }
 }
 
@@ -249,6 +271,9 @@ impl fmt::Debug for CommunicationKeyCredential {
 pub struct HmacAuthenticationPolicy {
     credential: CommunicationKeyCredential,
     clock: Arc<dyn Clock>,
+    /// The last `x-ms-date` formatted and the Unix second it is for: requests within one
+    /// second share it.
+    date: Arc<Mutex<(i64, String)>>,
 }
 
 impl HmacAuthenticationPolicy {
@@ -259,7 +284,18 @@ impl HmacAuthenticationPolicy {
 
     /// Creates a policy that reads the request time from `clock`.
     pub fn with_clock(credential: CommunicationKeyCredential, clock: Arc<dyn Clock>) -> Self {
-        Self { credential, clock }
+        Self { credential, clock, date: Arc::new(Mutex::new((i64::MIN, String::new()))) }
+    }
+
+    /// `x-ms-date` for the clock's current time.
+    fn date(&self) -> String {
+        let now = self.clock.now();
+        let second = now.unix_timestamp();
+        let mut cached = self.date.lock().unwrap_or_else(PoisonError::into_inner);
+        if cached.0 != second {
+            *cached = (second, format_date(now));
+        }
+        cached.1.clone()
     }
 
     /// Adds `x-ms-date`, `x-ms-content-sha256` and `Authorization` to `request`.
@@ -269,6 +305,7 @@ impl HmacAuthenticationPolicy {
     /// Fails when the URL has no host or the body is a stream (only buffered bodies can be hashed).
     pub fn sign(&self, request: &mut Request) -> azure_core::Result<()> {
         let hash = match request.body() {
+            Body::Bytes(bytes) if bytes.is_empty() => EMPTY_CONTENT_HASH.to_owned(),
             Body::Bytes(bytes) => content_hash(bytes),
             Body::SeekableStream(_) => {
                 return Err(Error::with_message(
@@ -277,17 +314,44 @@ impl HmacAuthenticationPolicy {
                 ))
             }
         };
-        let host = host_for_signing(request.url()).ok_or_else(|| {
+        let url = request.url();
+        let host = url.host_str().ok_or_else(|| {
             Error::with_message(ErrorKind::Other, "cannot sign a request whose URL has no host")
         })?;
-        let date = format_date(self.clock.now());
-        let to_sign = string_to_sign(
-            request.method().as_str(),
-            &path_and_query(request.url()),
-            &date,
-            &host,
-            &hash,
+        let date = self.date();
+        // The string to sign of `string_to_sign`, written into one buffer: this runs for every
+        // request.
+        let method = request.method().as_str();
+        let query = url.query();
+        let mut to_sign = String::with_capacity(
+            method.len()
+                + url.path().len()
+                + query.map_or(0, |q| q.len() + 1)
+                + date.len()
+                + host.len()
+                + 6
+                + hash.len()
+                + 4,
         );
+        for byte in method.bytes() {
+            to_sign.push(char::from(byte.to_ascii_uppercase()));
+        }
+        to_sign.push('\n');
+        to_sign.push_str(url.path());
+        if let Some(query) = query {
+            to_sign.push('?');
+            to_sign.push_str(query);
+        }
+        to_sign.push('\n');
+        to_sign.push_str(&date);
+        to_sign.push(';');
+        to_sign.push_str(host);
+        if let Some(port) = url.port() {
+            // Only for ports other than the scheme's default.
+            let _ = write!(to_sign, ":{port}");
+        }
+        to_sign.push(';');
+        to_sign.push_str(&hash);
         let signature = self.credential.sign(&to_sign);
 
         request.insert_header(X_MS_DATE, date);
