@@ -164,7 +164,10 @@ struct EntraTokenExchanger {
 }
 
 impl EntraTokenExchanger {
-    fn new(options: EntraCommunicationTokenCredentialOptions) -> azure_core::Result<Self> {
+    fn new(mut options: EntraCommunicationTokenCredentialOptions) -> azure_core::Result<Self> {
+        if options.client_options.transport.is_none() {
+            options.client_options.transport = Some(crate::transport::default_transport());
+        }
         let (path, api_version) = exchange_route(&options.scopes)?;
         let mut url = Url::parse(&options.resource_endpoint).map_err(|e| {
             Error::with_message(

@@ -7,6 +7,7 @@ pub mod credential;
 pub mod entra;
 pub mod hmac;
 pub mod identifier;
+pub mod transport;
 
 pub use clock::{Clock, SystemClock};
 pub use connection_string::ConnectionString;

@@ -89,6 +89,8 @@ impl Default for CommunicationIdentityClientOptions {
 pub struct CommunicationIdentityClient {
     pub(crate) endpoint: Url,
     pub(crate) api_version: String,
+    /// `api-version=<api_version>`, form-encoded once: every request URL carries it.
+    query: String,
     pub(crate) pipeline: Pipeline,
 }
 
@@ -205,8 +207,11 @@ impl CommunicationIdentityClient {
         auth_policy: Arc<dyn Policy>,
         options: Option<CommunicationIdentityClientOptions>,
     ) -> azure_core::Result<Self> {
-        let options = options.unwrap_or_default();
+        let mut options = options.unwrap_or_default();
         let endpoint = parse_endpoint(endpoint)?;
+        if options.client_options.transport.is_none() {
+            options.client_options.transport = Some(acs_common::transport::default_transport());
+        }
         if options.api_version.trim().is_empty() {
             return Err(Error::with_message(ErrorKind::Other, "api_version must not be empty"));
         }
@@ -219,7 +224,10 @@ impl CommunicationIdentityClient {
             vec![auth_policy],
             None,
         );
-        Ok(Self { endpoint, api_version: options.api_version, pipeline })
+        let mut with_query = endpoint.clone();
+        with_query.query_pairs_mut().append_pair("api-version", &options.api_version);
+        let query = with_query.query().unwrap_or_default().to_owned();
+        Ok(Self { endpoint, api_version: options.api_version, query, pipeline })
     }
 
     /// The resource endpoint the client sends requests to.
@@ -513,7 +521,7 @@ impl CommunicationIdentityClient {
     fn request(&self, method: Method, path: &str) -> Request {
         let mut url = self.endpoint.clone();
         url.set_path(path);
-        url.query_pairs_mut().clear().append_pair("api-version", &self.api_version);
+        url.set_query(Some(&self.query));
         let mut request = Request::new(url, method);
         request.insert_header(ACCEPT, "application/json");
         request

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
+use acs_identity::acs_common::transport::{self, Http1Transport, Http1TransportOptions};
 use acs_identity::clients::DEFAULT_API_VERSION;
 use acs_identity::{CommunicationIdentityClient, CommunicationIdentityClientOptions};
 use anyhow::Context as _;
@@ -117,10 +118,18 @@ impl ClientArgs {
     }
 }
 
-/// An HTTP transport like `azure_core`'s default that also trusts the roots in `ca_file`.
+/// The client's default transport, also trusting the roots in `ca_file`: an [`Http1Transport`],
+/// or `azure_core`'s `reqwest` transport when a proxy is configured.
 fn transport_trusting(ca_file: &Path) -> anyhow::Result<Transport> {
     let pem = std::fs::read(ca_file)
         .with_context(|| format!("cannot read the CA file {}", ca_file.display()))?;
+    if !transport::proxy_configured() {
+        let mut options = Http1TransportOptions::default();
+        options
+            .add_root_certificates_pem(&pem)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", ca_file.display()))?;
+        return Ok(Transport::new(Arc::new(Http1Transport::with_options(options))));
+    }
     let roots = azure_core_reqwest::Certificate::from_pem_bundle(&pem)
         .with_context(|| format!("{} is not a PEM certificate file", ca_file.display()))?;
     if roots.is_empty() {

@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use acs_identity::acs_common::connection_string::ConnectionString;
+use acs_identity::acs_common::transport::{Http1Transport, Http1TransportOptions};
 use acs_identity::clients::SUPPORTED_API_VERSIONS;
 use acs_identity::models::{
     CommunicationIdentityClientCreateUserAndTokenOptions,
@@ -36,15 +37,27 @@ const ALL_SCOPES: [CommunicationTokenScope; 5] = [
 const FOREIGN_ID: &str =
     "8:acs:11111111-2222-3333-4444-555555555555_00000000-0000-0000-0000-000000000001";
 
-/// Client options whose transport trusts the service's development CA.
+/// Client options whose transport, the client's default `Http1Transport`, also trusts the
+/// service's development CA.
 fn https_options(server: &TestServer, api_version: &str) -> CommunicationIdentityClientOptions {
-    let pem = std::fs::read(server.ca_path()).unwrap();
-    let ca = azure_core_reqwest::Certificate::from_pem(&pem).unwrap();
-    let http = azure_core_reqwest::Client::builder().tls_certs_merge([ca]).build().unwrap();
+    let mut transport = Http1TransportOptions::default();
+    transport.add_root_certificates_pem(&std::fs::read(server.ca_path()).unwrap()).unwrap();
     let mut options = CommunicationIdentityClientOptions {
         api_version: api_version.to_owned(),
         ..Default::default()
     };
+    options.client_options.transport =
+        Some(Transport::new(Arc::new(Http1Transport::with_options(transport))));
+    options
+}
+
+/// Like [`https_options`], with `azure_core`'s `reqwest` transport: the one the client uses
+/// when a proxy is configured.
+fn reqwest_https_options(server: &TestServer) -> CommunicationIdentityClientOptions {
+    let pem = std::fs::read(server.ca_path()).unwrap();
+    let ca = azure_core_reqwest::Certificate::from_pem(&pem).unwrap();
+    let http = azure_core_reqwest::Client::builder().tls_certs_merge([ca]).build().unwrap();
+    let mut options = CommunicationIdentityClientOptions::default();
     options.client_options.transport = Some(Transport::new(Arc::new(http)));
     options
 }
@@ -111,10 +124,15 @@ fn minutes(n: i64) -> Option<CommunicationIdentityClientGetTokenOptions<'static>
 // ---- create ---------------------------------------------------------------------------------
 
 #[tokio::test]
-async fn create_user_over_https_and_plain_http() {
+async fn create_user_over_https_and_plain_http_and_with_the_reqwest_transport() {
     let server = TestServer::start().await;
     let prefix = format!("8:acs:{}_", server.resource_id());
-    for client in [https_client(&server), http_client(&server)] {
+    let reqwest = CommunicationIdentityClient::from_connection_string(
+        &server.connection_string(),
+        Some(reqwest_https_options(&server)),
+    )
+    .unwrap();
+    for client in [https_client(&server), http_client(&server), reqwest] {
         let response = client.create_user(None).await.unwrap();
         assert_eq!(response.status(), StatusCode::Created);
         let user = response.into_model().unwrap();
