@@ -4,13 +4,16 @@
 //!
 //! Builds the release server and `crates/acs_identity/examples/cpu_per_call.rs`, installs
 //! the official SDKs (`compat-setup`), starts `acs-identity serve` with a fresh data
-//! directory, runs the three clients one after the other (`tests/compat/bench/`), prints a
-//! table and writes it into BENCHMARKS.md between the `client-bench` markers.
+//! directory, runs the three clients one after the other (`tests/compat/bench/`), then three
+//! reference runs of the Rust example (azure_core's `reqwest` transport; pre-signed requests
+//! through the transport alone; pre-signed bytes on a blocking socket), all of that `--rounds`
+//! times, prints a table of each client's median round and writes it into BENCHMARKS.md between
+//! the `client-bench` markers.
 //!
 //! Options (after `--`): `--pairs N` (2000 measured pairs per client), `--warmup N` (100
-//! pairs before the measurement), `--no-pin` (do not pin the server to CPU 1 and the clients
-//! to CPU 0), `--no-write` (leave BENCHMARKS.md alone), `--no-build` (use the binaries
-//! already built).
+//! pairs before the measurement), `--rounds N` (3), `--no-pin` (do not pin the server to CPU 1
+//! and the clients to CPU 0), `--no-write` (leave BENCHMARKS.md alone), `--no-build` (use the
+//! binaries already built).
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
@@ -35,13 +38,15 @@ const PYTHON_FACTOR: f64 = 30.0;
 struct Options {
     pairs: u64,
     warmup: u64,
+    rounds: u64,
     pin: bool,
     write: bool,
     build: bool,
 }
 
 fn parse_options(args: &[String]) -> anyhow::Result<Options> {
-    let mut o = Options { pairs: 2000, warmup: 100, pin: true, write: true, build: true };
+    let mut o =
+        Options { pairs: 2000, warmup: 100, rounds: 3, pin: true, write: true, build: true };
     let mut it = args.iter().filter(|a| a.as_str() != "--");
     while let Some(a) = it.next() {
         let mut value = |name: &str| -> anyhow::Result<u64> {
@@ -51,17 +56,21 @@ fn parse_options(args: &[String]) -> anyhow::Result<Options> {
         match a.as_str() {
             "--pairs" => o.pairs = value("--pairs")?,
             "--warmup" => o.warmup = value("--warmup")?,
+            "--rounds" => o.rounds = value("--rounds")?,
             "--no-pin" => o.pin = false,
             "--no-write" => o.write = false,
             "--no-build" => o.build = false,
             other => bail!(
-                "unknown option {other}; expected --pairs N, --warmup N, --no-pin, --no-write, \
-                 --no-build"
+                "unknown option {other}; expected --pairs N, --warmup N, --rounds N, --no-pin, \
+                 --no-write, --no-build"
             ),
         }
     }
     if o.pairs == 0 {
         bail!("--pairs must be at least 1");
+    }
+    if o.rounds == 0 {
+        bail!("--rounds must be at least 1");
     }
     Ok(o)
 }
@@ -164,6 +173,8 @@ struct Measured {
     sdk: String,
     pairs: f64,
     cpu_us: f64,
+    /// The lowest and highest CPU µs/pair over the rounds; `cpu_us` is their median.
+    cpu_range: (f64, f64),
     user_us: f64,
     sys_us: f64,
     wall_s: f64,
@@ -215,6 +226,7 @@ fn measure(
         sdk,
         pairs,
         cpu_us: num("cpu_us_per_pair")?,
+        cpu_range: (0.0, 0.0),
         user_us: num("user_us")? / pairs,
         sys_us: num("sys_us")? / pairs,
         wall_s: num("wall_s")?,
@@ -246,17 +258,20 @@ fn pinned_version(file: &Path, name: &str) -> String {
 fn table(rows: &[Measured]) -> String {
     let rust = rows.iter().find(|r| r.name == "rust").map(|r| r.cpu_us);
     let mut t = String::from(
-        "| client | pairs | CPU µs/pair (user + sys) | user µs/pair | sys µs/pair | wall µs/pair | \
-         ÷ Rust | server CPU µs/pair |\n|---|--:|--:|--:|--:|--:|--:|--:|\n",
+        "| client | pairs | CPU µs/pair (user + sys) | range over rounds | user µs/pair | \
+         sys µs/pair | wall µs/pair | ÷ Rust | server CPU µs/pair |\n\
+         |---|--:|--:|--:|--:|--:|--:|--:|--:|\n",
     );
     for r in rows {
         let ratio =
             rust.filter(|&x| x > 0.0).map_or("–".to_owned(), |x| format!("{:.1}×", r.cpu_us / x));
         t.push_str(&format!(
-            "| {} | {} | **{:.0}** | {:.0} | {:.0} | {:.0} | {ratio} | {} |\n",
+            "| {} | {} | **{:.0}** | {:.0}–{:.0} | {:.0} | {:.0} | {:.0} | {ratio} | {} |\n",
             r.sdk,
             r.pairs,
             r.cpu_us,
+            r.cpu_range.0,
+            r.cpu_range.1,
             r.user_us,
             r.sys_us,
             r.wall_s * 1e6 / r.pairs,
@@ -337,24 +352,68 @@ pub(crate) fn client_bench(args: &[String]) -> anyhow::Result<()> {
         command_output(Command::new(&node).arg("--version")).unwrap_or_default()
     );
     let with_pin = |program: &Path| pinned(client_cpu, program);
-    let mut rows = Vec::new();
-    let result = (|| -> anyhow::Result<()> {
-        rows.push(measure(
+    let rust = |args: &[&str]| {
+        let mut c = with_pin(&rust_bin);
+        c.args(args);
+        c
+    };
+    let node_path = which(&node).unwrap_or_else(|| PathBuf::from(&node));
+    // (name, description, command); the first three are the comparison, the rest references.
+    let clients: Vec<(&'static str, String, Box<dyn Fn() -> Command>)> = vec![
+        (
             "rust",
             "Rust: `acs_identity` (this repository), current-thread tokio".to_owned(),
-            with_pin(&rust_bin),
-            &server,
-            &opts,
-        )?);
-        let mut py = with_pin(&compat.python);
-        py.arg(bench_dir.join("cpu_per_call.py"));
-        rows.push(measure("python", python_sdk, py, &server, &opts)?);
-        let node_path = which(&node).unwrap_or_else(|| PathBuf::from(&node));
-        let mut js = with_pin(&node_path);
-        js.arg(bench_dir.join("cpu_per_call.mjs"));
-        rows.push(measure("js", js_sdk, js, &server, &opts)?);
+            Box::new(move || rust(&[])),
+        ),
+        (
+            "python",
+            python_sdk,
+            Box::new(|| {
+                let mut c = with_pin(&compat.python);
+                c.arg(bench_dir.join("cpu_per_call.py"));
+                c
+            }),
+        ),
+        (
+            "js",
+            js_sdk,
+            Box::new(|| {
+                let mut c = with_pin(&node_path);
+                c.arg(bench_dir.join("cpu_per_call.mjs"));
+                c
+            }),
+        ),
+        (
+            "rust-reqwest",
+            "reference — Rust: `acs_identity` with azure_core's `reqwest` transport".to_owned(),
+            Box::new(move || rust(&["--transport", "reqwest"])),
+        ),
+        (
+            "rust-transport",
+            "reference — Rust: the same two requests, signed once, through `Http1Transport` alone \
+             (no pipeline, no signing, no JSON)"
+                .to_owned(),
+            Box::new(move || rust(&["--mode", "transport"])),
+        ),
+        (
+            "rust-socket",
+            "reference — Rust: the same two requests' bytes on a blocking socket (no HTTP \
+             library, no async runtime)"
+                .to_owned(),
+            Box::new(move || rust(&["--mode", "socket"])),
+        ),
+    ];
+    let mut rounds: Vec<Vec<Measured>> = clients.iter().map(|_| Vec::new()).collect();
+    let result = (|| -> anyhow::Result<()> {
+        for round in 1..=opts.rounds {
+            eprintln!("xtask client-bench: round {round} of {}", opts.rounds);
+            for ((name, sdk, command), runs) in clients.iter().zip(&mut rounds) {
+                runs.push(measure(name, sdk.clone(), command(), &server, &opts)?);
+            }
+        }
         Ok(())
     })();
+    let rows: Vec<Measured> = rounds.into_iter().filter_map(median_round).collect();
     drop(server);
     let _ = std::fs::remove_dir_all(&scratch);
     result?;
@@ -386,8 +445,9 @@ pub(crate) fn client_bench(args: &[String]) -> anyhow::Result<()> {
     out.push_str(&format!(
         "- protocol: per client, {} warm-up pairs, then {} sequential `create_user` + `get_token([\"chat\"])` \
          pairs over plain HTTP/1.1 keep-alive to the server's `--http-listen` port (no TLS for anyone); \
-         CPU = user + system time of the whole client process during the measured loop only\n",
-        opts.warmup, opts.pairs
+         CPU = user + system time of the whole client process during the measured loop only; \
+         every client {} times, in turn; the table shows each client's median round\n",
+        opts.warmup, opts.pairs, opts.rounds
     ));
     out.push_str(
         "- environment: `RUST_BACKTRACE` and `RUST_LIB_BACKTRACE` removed for the clients (see \
@@ -420,6 +480,15 @@ pub(crate) fn client_bench(args: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The round with the median CPU per pair, carrying the range over all rounds.
+fn median_round(mut runs: Vec<Measured>) -> Option<Measured> {
+    runs.sort_by(|a, b| a.cpu_us.total_cmp(&b.cpu_us));
+    let range = (runs.first()?.cpu_us, runs.last()?.cpu_us);
+    let mut median = runs.swap_remove(runs.len() / 2);
+    median.cpu_range = range;
+    Some(median)
+}
+
 /// The full path of a program on `PATH` (for `taskset`, which does not search it the same way).
 fn which(program: &str) -> Option<PathBuf> {
     if program.contains('/') {
@@ -439,9 +508,34 @@ mod tests {
             .map(|s| (*s).to_owned())
             .collect();
         let o = parse_options(&args).unwrap();
-        assert_eq!(o, Options { pairs: 500, warmup: 10, pin: true, write: false, build: true });
+        assert_eq!(
+            o,
+            Options { pairs: 500, warmup: 10, rounds: 3, pin: true, write: false, build: true }
+        );
+        let rounds = parse_options(&["--rounds".to_owned(), "5".to_owned()]).unwrap();
+        assert_eq!(rounds.rounds, 5);
+        assert!(parse_options(&["--rounds".to_owned(), "0".to_owned()]).is_err());
         assert!(parse_options(&["--pairs".to_owned(), "0".to_owned()]).is_err());
         assert!(parse_options(&["--bogus".to_owned()]).is_err());
+    }
+
+    #[test]
+    fn the_median_round_carries_the_range() {
+        let run = |cpu_us: f64| Measured {
+            name: "rust",
+            sdk: String::new(),
+            pairs: 10.0,
+            cpu_us,
+            cpu_range: (0.0, 0.0),
+            user_us: 0.0,
+            sys_us: 0.0,
+            wall_s: 0.0,
+            server_cpu_us: None,
+        };
+        let median = median_round(vec![run(120.0), run(90.0), run(100.0)]).unwrap();
+        assert_eq!(median.cpu_us, 100.0);
+        assert_eq!(median.cpu_range, (90.0, 120.0));
+        assert!(median_round(Vec::new()).is_none());
     }
 
     #[test]

@@ -24,15 +24,28 @@
 //! `--endpoint` overrides the connection string's endpoint (the key still comes from the
 //! connection string). For an HTTPS endpoint with the development CA add `--ca-file
 //! <data-dir>/tls/ca.pem`.
+//!
+//! `--transport reqwest` sends through `azure_core`'s default `reqwest` transport instead of the
+//! client's own. `--mode` picks what a measured pair is, for reference figures:
+//!
+//! - `client` (default): `create_user` and `get_token` through the public client API;
+//! - `transport`: the same two requests, built and signed once before the loop (a create and a
+//!   token for one existing user), each sent through `Http1Transport` and its response read —
+//!   what the client costs without its pipeline, signing and JSON;
+//! - `socket`: those requests' bytes written to a blocking `std::net::TcpStream` and each
+//!   response read to its `content-length` — what the two HTTP exchanges cost the process with
+//!   no HTTP library and no async runtime, mostly the kernel's share.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use acs_identity::{
-    models::CommunicationTokenScope, CommunicationIdentityClient,
-    CommunicationIdentityClientOptions, CommunicationKeyCredential,
+    acs_common::{hmac::HmacAuthenticationPolicy, transport::Http1Transport},
+    models::CommunicationTokenScope,
+    CommunicationIdentityClient, CommunicationIdentityClientOptions, CommunicationKeyCredential,
+    CommunicationUserIdentifier,
 };
-use azure_core::http::Transport;
+use azure_core::http::{HttpClient, Method, Request, Transport};
 
 /// CPU time of the whole process, from `CLOCK_PROCESS_CPUTIME_ID` and `/proc/self/stat`.
 #[derive(Debug, Clone, Copy)]
@@ -64,6 +77,10 @@ struct Args {
     ca_file: Option<String>,
     pairs: u64,
     warmup: u64,
+    /// `default` (the client's own choice) or `reqwest` (azure_core's default transport).
+    transport: String,
+    /// `client`, `transport` or `socket`: see the module docs.
+    mode: String,
 }
 
 fn parse_args() -> Result<Args, Box<dyn std::error::Error>> {
@@ -74,6 +91,8 @@ fn parse_args() -> Result<Args, Box<dyn std::error::Error>> {
         ca_file: None,
         pairs: 2000,
         warmup: 100,
+        transport: "default".to_owned(),
+        mode: "client".to_owned(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -84,6 +103,8 @@ fn parse_args() -> Result<Args, Box<dyn std::error::Error>> {
             "--ca-file" => args.ca_file = Some(value()?),
             "--pairs" => args.pairs = value()?.parse()?,
             "--warmup" => args.warmup = value()?.parse()?,
+            "--transport" => args.transport = value()?,
+            "--mode" => args.mode = value()?,
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
@@ -91,6 +112,12 @@ fn parse_args() -> Result<Args, Box<dyn std::error::Error>> {
         return Err(
             "pass --connection-string or set COMMUNICATION_SERVICES_CONNECTION_STRING".into()
         );
+    }
+    if !matches!(args.transport.as_str(), "default" | "reqwest") {
+        return Err("--transport must be default or reqwest".into());
+    }
+    if !matches!(args.mode.as_str(), "client" | "transport" | "socket") {
+        return Err("--mode must be client, transport or socket".into());
     }
     if args.pairs == 0 {
         return Err("--pairs must be at least 1".into());
@@ -100,6 +127,10 @@ fn parse_args() -> Result<Args, Box<dyn std::error::Error>> {
 
 fn client(args: &Args) -> Result<CommunicationIdentityClient, Box<dyn std::error::Error>> {
     let mut options = CommunicationIdentityClientOptions::default();
+    if args.transport == "reqwest" {
+        options.client_options.transport =
+            Some(Transport::new(azure_core::http::new_http_client(None)));
+    }
     if let Some(ca) = &args.ca_file {
         let pem = std::fs::read(ca)?;
         let ca = azure_core_reqwest::Certificate::from_pem(&pem)?;
@@ -108,14 +139,7 @@ fn client(args: &Args) -> Result<CommunicationIdentityClient, Box<dyn std::error
     }
     let client = match &args.endpoint {
         Some(endpoint) => {
-            let key = args
-                .connection_string
-                .split(';')
-                .find_map(|part| {
-                    let (name, value) = part.split_once('=')?;
-                    name.trim().eq_ignore_ascii_case("accesskey").then(|| value.trim())
-                })
-                .ok_or("the connection string has no accesskey")?;
+            let key = access_key(&args.connection_string)?;
             CommunicationIdentityClient::with_key_credential(
                 endpoint,
                 CommunicationKeyCredential::new(key.to_owned())?,
@@ -128,6 +152,17 @@ fn client(args: &Args) -> Result<CommunicationIdentityClient, Box<dyn std::error
         )?,
     };
     Ok(client)
+}
+
+/// The `accesskey` part of a connection string.
+fn access_key(connection_string: &str) -> Result<&str, Box<dyn std::error::Error>> {
+    Ok(connection_string
+        .split(';')
+        .find_map(|part| {
+            let (name, value) = part.split_once('=')?;
+            name.trim().eq_ignore_ascii_case("accesskey").then(|| value.trim())
+        })
+        .ok_or("the connection string has no accesskey")?)
 }
 
 async fn pair(client: &CommunicationIdentityClient) -> azure_core::Result<()> {
@@ -143,14 +178,151 @@ async fn pair(client: &CommunicationIdentityClient) -> azure_core::Result<()> {
     Ok(())
 }
 
+/// The two requests of a pair, built and signed once: `POST /identities` and
+/// `POST /identities/{id}/:issueAccessToken` for one existing user.
+fn signed_pair(
+    args: &Args,
+    client: &CommunicationIdentityClient,
+    user: &CommunicationUserIdentifier,
+) -> Result<[Request; 2], Box<dyn std::error::Error>> {
+    let key = access_key(&args.connection_string)?;
+    let policy = HmacAuthenticationPolicy::new(CommunicationKeyCredential::new(key.to_owned())?);
+    let version = client.api_version();
+    let id = user.id.replace(':', "%3A");
+    let build = |path: String, body: &str| -> Result<Request, Box<dyn std::error::Error>> {
+        let mut request = Request::new(client.endpoint().join(&path)?, Method::Post);
+        request.insert_header("accept", "application/json");
+        request.insert_header("content-type", "application/json");
+        request.set_body(body.to_owned());
+        policy.sign(&mut request)?;
+        Ok(request)
+    };
+    Ok([
+        build(format!("identities?api-version={version}"), "{}")?,
+        build(
+            format!("identities/{id}/:issueAccessToken?api-version={version}"),
+            r#"{"scopes":["chat"]}"#,
+        )?,
+    ])
+}
+
+/// One request with its response read in full, straight through `Http1Transport`.
+async fn send_raw(
+    transport: &Http1Transport,
+    request: &Request,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let response = transport.execute_request(request).await?;
+    let status = u16::from(response.status());
+    let body = response.into_body().collect().await?;
+    if !(200..300).contains(&status) || body.is_empty() {
+        return Err(format!("the service answered {status}").into());
+    }
+    Ok(())
+}
+
+/// The request as it goes on the wire, for the `socket` mode.
+fn wire_bytes(request: &Request) -> Vec<u8> {
+    let url = request.url();
+    let host = url.host_str().unwrap_or_default();
+    let authority = match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    };
+    let mut head = format!(
+        "{} {}?{} HTTP/1.1\r\nhost: {authority}\r\n",
+        request.method().as_str(),
+        url.path(),
+        url.query().unwrap_or_default(),
+    );
+    let body = match request.body() {
+        azure_core::http::Body::Bytes(bytes) => bytes.to_vec(),
+        azure_core::http::Body::SeekableStream(_) => Vec::new(),
+    };
+    for (name, value) in request.headers().iter() {
+        head.push_str(&format!("{}: {}\r\n", name.as_str(), value.as_str()));
+    }
+    head.push_str(&format!("content-length: {}\r\n\r\n", body.len()));
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(&body);
+    bytes
+}
+
+/// Writes `request` and reads one whole `content-length` response on a blocking socket.
+fn send_on_socket(
+    socket: &mut std::net::TcpStream,
+    request: &[u8],
+    buffer: &mut Vec<u8>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use std::io::{Read, Write};
+    socket.write_all(request)?;
+    buffer.clear();
+    let mut chunk = [0u8; 8192];
+    loop {
+        let read = socket.read(&mut chunk)?;
+        if read == 0 {
+            return Err("the service closed the connection".into());
+        }
+        buffer.extend_from_slice(&chunk[..read]);
+        let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
+        let head = std::str::from_utf8(&buffer[..end])?.to_ascii_lowercase();
+        if !head.starts_with("http/1.1 20") {
+            return Err(
+                format!("the service answered {}", head.lines().next().unwrap_or("")).into()
+            );
+        }
+        let length: usize = head
+            .lines()
+            .find_map(|line| line.strip_prefix("content-length:"))
+            .ok_or("the response has no content-length")?
+            .trim()
+            .parse()?;
+        if buffer.len() >= end + 4 + length {
+            return Ok(());
+        }
+    }
+}
+
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let client = client(&args)?;
     for _ in 0..args.warmup {
         pair(&client).await?;
     }
-    let (cpu0, t0) = (Cpu::now()?, Instant::now());
-    for _ in 0..args.pairs {
-        pair(&client).await?;
+    let user = client.create_user(None).await?.into_model()?;
+    let (cpu0, t0);
+    match args.mode.as_str() {
+        "transport" => {
+            let requests = signed_pair(&args, &client, &user)?;
+            let transport = Http1Transport::new();
+            send_raw(&transport, &requests[0]).await?;
+            (cpu0, t0) = (Cpu::now()?, Instant::now());
+            for _ in 0..args.pairs {
+                for request in &requests {
+                    send_raw(&transport, request).await?;
+                }
+            }
+        }
+        "socket" => {
+            let requests = signed_pair(&args, &client, &user)?.map(|r| wire_bytes(&r));
+            let url = client.endpoint();
+            let host = url.host_str().ok_or("the endpoint has no host")?;
+            let port = url.port_or_known_default().ok_or("the endpoint has no port")?;
+            let mut socket = std::net::TcpStream::connect((host, port))?;
+            socket.set_nodelay(true)?;
+            let mut buffer = Vec::new();
+            send_on_socket(&mut socket, &requests[0], &mut buffer)?;
+            (cpu0, t0) = (Cpu::now()?, Instant::now());
+            for _ in 0..args.pairs {
+                for request in &requests {
+                    send_on_socket(&mut socket, request, &mut buffer)?;
+                }
+            }
+        }
+        _ => {
+            (cpu0, t0) = (Cpu::now()?, Instant::now());
+            for _ in 0..args.pairs {
+                pair(&client).await?;
+            }
+        }
     }
     let (cpu1, wall) = (Cpu::now()?, t0.elapsed());
     let total_us = (cpu1.total_ns - cpu0.total_ns) as f64 / 1000.0;
