@@ -486,6 +486,9 @@ mod tests {
         JsonThenDrop,
         /// Reads the request and never answers.
         Silence,
+        /// On the first connection: reads the request and closes without answering; later
+        /// connections answer `Json`.
+        DropFirst,
     }
 
     /// A raw HTTP/1.1 server on `127.0.0.1:0` that records what it read.
@@ -505,13 +508,14 @@ mod tests {
         tokio::spawn(async move {
             loop {
                 let Ok((mut socket, _)) = listener.accept().await else { return };
-                count.fetch_add(1, Ordering::SeqCst);
+                let first = count.fetch_add(1, Ordering::SeqCst) == 0;
                 let log = log.clone();
                 tokio::spawn(async move {
                     while let Some(request) = read_request(&mut socket).await {
                         log.lock().expect("log").push(request);
                         let (extra, close) = match answer {
-                            Answer::Json => ("", false),
+                            Answer::DropFirst if first => return,
+                            Answer::Json | Answer::DropFirst => ("", false),
                             Answer::JsonThenClose => ("connection: close\r\n", true),
                             Answer::JsonThenDrop => ("", true),
                             Answer::Silence => {
@@ -646,6 +650,29 @@ mod tests {
             assert_eq!(server.requests.lock().expect("log").len(), 3);
             assert_eq!(transport.idle_connections(), 0);
         }
+    }
+
+    #[tokio::test]
+    async fn the_pipeline_retries_a_request_whose_connection_was_lost() {
+        use azure_core::http::{
+            ClientOptions, Context, ExponentialRetryOptions, Pipeline, RetryOptions,
+        };
+        let server = serve(Answer::DropFirst).await;
+        let options = ClientOptions {
+            transport: Some(Transport::new(Arc::new(Http1Transport::new()))),
+            retry: RetryOptions::exponential(ExponentialRetryOptions {
+                initial_delay: azure_core::time::Duration::milliseconds(10),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let pipeline = Pipeline::new(None, None, options, Vec::new(), Vec::new(), None);
+        let mut request = post(&server.url, "/x");
+        let response =
+            pipeline.send(&Context::new(), &mut request, None).await.expect("retried response");
+        assert_eq!(response.status(), StatusCode::Ok);
+        assert_eq!(server.accepted.load(Ordering::SeqCst), 2);
+        assert_eq!(server.requests.lock().expect("log").len(), 2);
     }
 
     #[tokio::test]
