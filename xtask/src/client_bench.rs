@@ -358,14 +358,14 @@ pub(crate) fn client_bench(args: &[String]) -> anyhow::Result<()> {
         c
     };
     let node_path = which(&node).unwrap_or_else(|| PathBuf::from(&node));
-    // (name, description, command); the first three are the comparison, the rest references.
-    let clients: Vec<(&'static str, String, Box<dyn Fn() -> Command>)> = vec![
-        (
+    // The first three are the comparison, the rest references.
+    let clients: Vec<Client<'_>> = vec![
+        Client(
             "rust",
             "Rust: `acs_identity` (this repository), current-thread tokio".to_owned(),
             Box::new(move || rust(&[])),
         ),
-        (
+        Client(
             "python",
             python_sdk,
             Box::new(|| {
@@ -374,7 +374,7 @@ pub(crate) fn client_bench(args: &[String]) -> anyhow::Result<()> {
                 c
             }),
         ),
-        (
+        Client(
             "js",
             js_sdk,
             Box::new(|| {
@@ -383,19 +383,19 @@ pub(crate) fn client_bench(args: &[String]) -> anyhow::Result<()> {
                 c
             }),
         ),
-        (
+        Client(
             "rust-reqwest",
             "reference — Rust: `acs_identity` with azure_core's `reqwest` transport".to_owned(),
             Box::new(move || rust(&["--transport", "reqwest"])),
         ),
-        (
+        Client(
             "rust-transport",
             "reference — Rust: the same two requests, signed once, through `Http1Transport` alone \
              (no pipeline, no signing, no JSON)"
                 .to_owned(),
             Box::new(move || rust(&["--mode", "transport"])),
         ),
-        (
+        Client(
             "rust-socket",
             "reference — Rust: the same two requests' bytes on a blocking socket (no HTTP \
              library, no async runtime)"
@@ -407,7 +407,7 @@ pub(crate) fn client_bench(args: &[String]) -> anyhow::Result<()> {
     let result = (|| -> anyhow::Result<()> {
         for round in 1..=opts.rounds {
             eprintln!("xtask client-bench: round {round} of {}", opts.rounds);
-            for ((name, sdk, command), runs) in clients.iter().zip(&mut rounds) {
+            for (Client(name, sdk, command), runs) in clients.iter().zip(&mut rounds) {
                 runs.push(measure(name, sdk.clone(), command(), &server, &opts)?);
             }
         }
@@ -479,6 +479,9 @@ pub(crate) fn client_bench(args: &[String]) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// One client of the run: its name, what the table calls it, and how to start it.
+struct Client<'a>(&'static str, String, Box<dyn Fn() -> Command + 'a>);
 
 /// The round with the median CPU per pair, carrying the range over all rounds.
 fn median_round(mut runs: Vec<Measured>) -> Option<Measured> {
