@@ -424,7 +424,12 @@ async fn to_hyper(request: &Request) -> azure_core::Result<hyper::Request<Full<B
             .map_err(|_| invalid("header name"))?;
         let header_value = hyper::header::HeaderValue::from_str(value.as_str())
             .map_err(|_| invalid(&format!("value of the header '{}'", name.as_str())))?;
-        headers.append(header_name, header_value);
+        if header_name == hyper::header::HOST {
+            // A `Host` the caller set wins over the URL's.
+            headers.insert(header_name, header_value);
+        } else {
+            headers.append(header_name, header_value);
+        }
     }
     Ok(outgoing)
 }
@@ -605,6 +610,19 @@ mod tests {
             assert!(headers.contains(&expected), "{expected} missing from {headers:?}");
         }
         assert_eq!(body, r#"{"a":1}"#);
+    }
+
+    #[tokio::test]
+    async fn a_host_header_set_by_the_caller_replaces_the_urls() {
+        let server = serve(Answer::Json).await;
+        let mut request = post(&server.url, "/x");
+        request.insert_header("host", "contoso.communication.azure.com");
+        Http1Transport::new().execute_request(&request).await.expect("response");
+        let head = String::from_utf8(server.requests.lock().expect("log")[0].clone())
+            .expect("utf-8")
+            .to_ascii_lowercase();
+        let hosts: Vec<&str> = head.lines().filter(|line| line.starts_with("host:")).collect();
+        assert_eq!(hosts, ["host: contoso.communication.azure.com"]);
     }
 
     #[tokio::test]
