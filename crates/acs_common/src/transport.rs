@@ -252,7 +252,7 @@ impl Http1Transport {
                 let name = ServerName::try_from(key.host.clone()).map_err(|e| {
                     Error::with_error(ErrorKind::Connection, e, "the host is not a valid TLS name")
                 })?;
-                let stream = tls.connect(name, tcp).await?;
+                let stream = tls.connect(name, tcp).await.map_err(|e| untrusted(e, key))?;
                 handshake(TokioIo::new(stream)).await
             } else {
                 handshake(TokioIo::new(tcp)).await
@@ -260,6 +260,8 @@ impl Http1Transport {
         };
         match tokio::time::timeout(timeout, connecting).await {
             Ok(Ok(sender)) => Ok(sender),
+            // Not a `Connection` error: retrying cannot make the certificate trusted.
+            Ok(Err(e)) if *e.kind() == ErrorKind::Other => Err(e),
             Ok(Err(e)) => Err(Error::with_error(
                 ErrorKind::Connection,
                 e,
@@ -270,6 +272,23 @@ impl Http1Transport {
                 format!("connecting to {}:{} took longer than {timeout:?}", key.host, key.port),
             )),
         }
+    }
+}
+
+/// A TLS handshake failure; one about the server's certificate becomes an [`ErrorKind::Other`]
+/// error, which the pipeline does not retry.
+fn untrusted(e: std::io::Error, key: &PoolKey) -> Error {
+    let certificate = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .filter(|inner| matches!(inner, rustls::Error::InvalidCertificate(_)))
+        .map(ToString::to_string);
+    match certificate {
+        Some(reason) => Error::with_message(
+            ErrorKind::Other,
+            format!("the certificate of {}:{} is not trusted: {reason}", key.host, key.port),
+        ),
+        None => e.into(),
     }
 }
 

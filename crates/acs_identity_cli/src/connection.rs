@@ -174,19 +174,35 @@ pub(crate) fn api_error(error: azure_core::Error, doing: &str) -> anyhow::Error 
             message: error.to_string(),
         }
         .into(),
-        ErrorKind::Other | ErrorKind::DataConversion => anyhow::anyhow!("{error}"),
-        _ => {
-            let error = anyhow::Error::new(error);
-            if error.chain().any(|cause| cause.to_string().contains("UnknownIssuer")) {
-                error.context(format!(
-                    "cannot {doing}: the service's certificate is not trusted \
-                     (pass --ca-file <data dir>/tls/ca.pem to trust the development CA)"
-                ))
-            } else {
-                error.context(format!("cannot {doing}"))
+        _ if untrusted_certificate(&error) => {
+            // The innermost cause says which certificate and why; the rest is the pipeline's.
+            let mut reason = error.to_string();
+            let mut source = std::error::Error::source(&error);
+            while let Some(cause) = source {
+                reason = cause.to_string();
+                source = cause.source();
             }
+            anyhow::anyhow!(
+                "cannot {doing}: {reason} (pass --ca-file <data dir>/tls/ca.pem to trust the \
+                 development CA)"
+            )
         }
+        ErrorKind::Other | ErrorKind::DataConversion => anyhow::anyhow!("{error}"),
+        _ => anyhow::Error::new(error).context(format!("cannot {doing}")),
     }
+}
+
+/// Whether the TLS handshake failed on the service's certificate.
+fn untrusted_certificate(error: &azure_core::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = cause {
+        let text = current.to_string();
+        if text.contains("UnknownIssuer") || text.contains("is not trusted") {
+            return true;
+        }
+        cause = current.source();
+    }
+    false
 }
 
 #[cfg(test)]

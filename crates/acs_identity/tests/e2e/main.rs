@@ -434,6 +434,29 @@ async fn every_supported_api_version_creates_users_and_tokens() {
 // ---- authentication -------------------------------------------------------------------------
 
 #[tokio::test]
+async fn an_untrusted_certificate_fails_at_once_and_says_so() {
+    let server = TestServer::start().await;
+    // The default transport trusts the platform's roots only, not the development CA.
+    let client =
+        CommunicationIdentityClient::from_connection_string(&server.connection_string(), None)
+            .unwrap();
+    let error = client.create_user(None).await.unwrap_err();
+    // `Other`, not `Connection` or `Io`: the retry policy gives up at once.
+    assert_eq!(*error.kind(), ErrorKind::Other, "{error:?}");
+    // The retry policy wraps it; the reason is in the chain of sources.
+    let mut message = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        message = format!("{message}: {cause}");
+        source = cause.source();
+    }
+    assert!(
+        message.contains("is not trusted: invalid peer certificate: UnknownIssuer"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
 async fn wrong_key_is_401_denied() {
     let server = TestServer::start().await;
     let wrong =
