@@ -79,7 +79,58 @@ pub fn string_to_sign(
     host: &str,
     content_hash: &str,
 ) -> String {
-    format!("{}\n{path_and_query}\n{date};{host};{content_hash}", method.to_ascii_uppercase())
+    let mut out = String::new();
+    write_string_to_sign(
+        &mut out,
+        method,
+        (path_and_query, None),
+        date,
+        (host, None),
+        content_hash,
+    );
+    out
+}
+
+/// Writes the string to sign into `out`: `target` is the path and the query (without `?`),
+/// `authority` the host and the port when it is not the scheme's default.
+fn write_string_to_sign(
+    out: &mut String,
+    method: &str,
+    target: (&str, Option<&str>),
+    date: &str,
+    authority: (&str, Option<u16>),
+    content_hash: &str,
+) {
+    let (path, query) = target;
+    let (host, port) = authority;
+    out.reserve(
+        method.len()
+            + path.len()
+            + query.map_or(0, |q| q.len() + 1)
+            + date.len()
+            + host.len()
+            + 6
+            + content_hash.len()
+            + 4,
+    );
+    for byte in method.bytes() {
+        out.push(char::from(byte.to_ascii_uppercase()));
+    }
+    out.push('\n');
+    out.push_str(path);
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    out.push('\n');
+    out.push_str(date);
+    out.push(';');
+    out.push_str(host);
+    if let Some(port) = port {
+        let _ = write!(out, ":{port}");
+    }
+    out.push(';');
+    out.push_str(content_hash);
 }
 
 /// Returns `base64(HMAC-SHA256(key_bytes, string_to_sign))`.
@@ -319,39 +370,15 @@ impl HmacAuthenticationPolicy {
             Error::with_message(ErrorKind::Other, "cannot sign a request whose URL has no host")
         })?;
         let date = self.date();
-        // The string to sign of `string_to_sign`, written into one buffer: this runs for every
-        // request.
-        let method = request.method().as_str();
-        let query = url.query();
-        let mut to_sign = String::with_capacity(
-            method.len()
-                + url.path().len()
-                + query.map_or(0, |q| q.len() + 1)
-                + date.len()
-                + host.len()
-                + 6
-                + hash.len()
-                + 4,
+        let mut to_sign = String::new();
+        write_string_to_sign(
+            &mut to_sign,
+            request.method().as_str(),
+            (url.path(), url.query()),
+            &date,
+            (host, url.port()),
+            &hash,
         );
-        for byte in method.bytes() {
-            to_sign.push(char::from(byte.to_ascii_uppercase()));
-        }
-        to_sign.push('\n');
-        to_sign.push_str(url.path());
-        if let Some(query) = query {
-            to_sign.push('?');
-            to_sign.push_str(query);
-        }
-        to_sign.push('\n');
-        to_sign.push_str(&date);
-        to_sign.push(';');
-        to_sign.push_str(host);
-        if let Some(port) = url.port() {
-            // Only for ports other than the scheme's default.
-            let _ = write!(to_sign, ":{port}");
-        }
-        to_sign.push(';');
-        to_sign.push_str(&hash);
         let signature = self.credential.sign(&to_sign);
 
         request.insert_header(X_MS_DATE, date);
