@@ -10,7 +10,7 @@ use axum::http::{header, HeaderMap};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 
 use acs_identity_core::entra::IDENTITY_API_AUDIENCES;
 
@@ -39,6 +39,16 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
+/// How much of an oversized body is read and dropped before the 413 goes out, and for how long.
+///
+/// Clients write their whole body before they read the response (the official SDKs do). If
+/// the service answered and closed at once, the unread rest of the body would make the kernel
+/// reset the connection, and the reset can reach the client before it reads the 413: it would
+/// see a network error instead of ACS's answer. Reading the rest first (bounded, so a huge or
+/// endless body cannot hold the connection) lets the 413 arrive.
+const DRAIN_BYTES: u64 = 4 * 1024 * 1024;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Reads the whole body, answering 413 past `limit`.
 pub(crate) async fn read_body(
     body: Body,
@@ -49,14 +59,48 @@ pub(crate) async fn read_body(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    let mut body = body;
     if declared.is_some_and(|n| n > limit as u64) {
+        if declared.is_some_and(|n| n <= DRAIN_BYTES) {
+            drain(&mut body, DRAIN_BYTES).await;
+        }
         return Err(ApiError::payload_too_large(limit));
     }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<LengthLimitError>() => Err(ApiError::payload_too_large(limit)),
-        Err(_) => Err(ApiError::validation("The request body could not be read.", "body")),
+    // Usually one chunk, returned as it came; several are joined at the end.
+    let mut chunks: Vec<Bytes> = Vec::new();
+    let mut length = 0;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return Err(ApiError::validation("The request body could not be read.", "body"));
+        };
+        let Ok(data) = frame.into_data() else { continue };
+        length += data.len();
+        if length > limit {
+            drain(&mut body, DRAIN_BYTES.saturating_sub(length as u64)).await;
+            return Err(ApiError::payload_too_large(limit));
+        }
+        chunks.push(data);
     }
+    Ok(match chunks.len() {
+        0 => Bytes::new(),
+        1 => chunks.swap_remove(0),
+        _ => Bytes::from(chunks.concat()),
+    })
+}
+
+/// Reads and drops up to `budget` bytes of `body`, for at most [`DRAIN_TIME`].
+async fn drain(body: &mut Body, budget: u64) {
+    let reading = async {
+        let mut left = budget;
+        while let Some(Ok(frame)) = body.frame().await {
+            let Ok(data) = frame.into_data() else { continue };
+            match left.checked_sub(data.len() as u64) {
+                Some(rest) => left = rest,
+                None => return,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIME, reading).await;
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

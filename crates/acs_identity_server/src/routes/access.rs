@@ -12,7 +12,8 @@
 use acs_identity_core::entra::{EntraClaims, ENTRA_EXCHANGE_AUDIENCES, TEAMS_AUDIENCES};
 use acs_identity_core::store::{EntraAssignment, TeamsExtensionAssignment};
 use acs_identity_core::ApiVersion;
-use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::body::Body;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::middleware::map_response;
@@ -26,7 +27,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::api::{AccessToken, Identity, IdentityAccessTokenResult, JsonObject};
 use crate::audit::AuditTarget;
-use crate::auth::{bearer_token, with_principal, Principal};
+use crate::auth::{bearer_token, read_body, with_principal, Principal};
 use crate::error::ApiError;
 use crate::layers::supported_versions;
 use crate::routes::{api_version, json};
@@ -97,17 +98,6 @@ fn short(s: &str) -> String {
     s.chars().filter(|c| !c.is_control()).take(64).collect()
 }
 
-fn body_or_413(body: Result<Bytes, BytesRejection>, state: &AppState) -> Result<Bytes, ApiError> {
-    match body {
-        Ok(b) if b.len() <= state.http().max_body_bytes => Ok(b),
-        Ok(_) => Err(ApiError::payload_too_large(state.http().max_body_bytes)),
-        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            Err(ApiError::payload_too_large(state.http().max_body_bytes))
-        }
-        Err(_) => Err(ApiError::validation("The request body could not be read.", "body")),
-    }
-}
-
 /// Verifies the caller's bearer token for `audiences`; every failure is 401 InvalidAccessToken.
 async fn caller(
     state: &AppState,
@@ -169,7 +159,7 @@ struct Exchange<'a> {
     uri: &'a Uri,
     headers: &'a HeaderMap,
     transport: Option<Extension<Transport>>,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 }
 
 impl Exchange<'_> {
@@ -182,7 +172,8 @@ impl Exchange<'_> {
         audiences: &[&str],
     ) -> Result<EntraClaims, ApiError> {
         api_version(self.uri, served)?;
-        JsonObject::parse(&body_or_413(self.body, state)?, false)?;
+        let body = read_body(self.body, self.headers, state.http().max_body_bytes).await?;
+        JsonObject::parse(&body, false)?;
         state.throttle(crate::throttle::Operation::ExchangeTokens)?;
         caller(state, self.headers, self.transport, audiences).await
     }
@@ -199,7 +190,7 @@ async fn teams_extension_exchange(
     uri: Uri,
     headers: HeaderMap,
     transport: Option<Extension<Transport>>,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<Response, ApiError> {
     let request = Exchange { uri: &uri, headers: &headers, transport, body };
     let claims = request.caller(&state, ApiVersion::has_teams_extension, TEAMS_AUDIENCES).await?;
@@ -231,7 +222,7 @@ async fn entra_exchange(
     uri: Uri,
     headers: HeaderMap,
     transport: Option<Extension<Transport>>,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<Response, ApiError> {
     let request = Exchange { uri: &uri, headers: &headers, transport, body };
     let claims = request.caller(&state, ApiVersion::has_entra, ENTRA_EXCHANGE_AUDIENCES).await?;

@@ -66,8 +66,15 @@ async fn malformed_bodies_are_validation_errors_and_write_nothing() {
 async fn oversized_bodies_get_413() {
     let s = TestServer::start().await;
     let big = json!({"createTokenWithScopes": ["chat"], "pad": "x".repeat(70_000)});
-    let r = s.post("/identities?api-version=2023-10-01", big).await;
+    let r = s.post("/identities?api-version=2023-10-01", big.clone()).await;
     r.assert_error(413, "PayloadTooLarge");
+    // The token exchanges read their (empty) body with the same limit.
+    for exchange in
+        ["/access/entra/:exchangeAccessToken", "/access/teamsExtension/:exchangeAccessToken"]
+    {
+        let r = s.post(&format!("{exchange}?api-version=2025-03-02-preview"), big.clone()).await;
+        r.assert_error(413, "PayloadTooLarge");
+    }
 }
 
 #[tokio::test]

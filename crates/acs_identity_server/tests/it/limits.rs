@@ -92,6 +92,49 @@ async fn closed_by_server(stream: &mut TcpStream, within: Duration) -> bool {
 }
 
 #[tokio::test]
+async fn a_client_that_sends_a_whole_oversized_body_reads_its_413() {
+    // Clients write the whole body before reading; the service reads (and drops) the rest of
+    // an oversized body before answering, so the 413 is read rather than lost to a reset.
+    let s = start(|_| {}).await;
+    let size = 1024 * 1024;
+    let path = "/identities?api-version=2023-10-01";
+    for chunked in [false, true] {
+        for _ in 0..5 {
+            let mut stream = TcpStream::connect(http_addr(&s)).await.unwrap();
+            let framing = if chunked {
+                "transfer-encoding: chunked".to_owned()
+            } else {
+                format!("content-length: {size}")
+            };
+            let head = format!(
+                "POST {path} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n\
+                 {framing}\r\n\r\n"
+            );
+            stream.write_all(head.as_bytes()).await.unwrap();
+            let piece = vec![b' '; 16 * 1024];
+            for _ in 0..size / piece.len() {
+                if chunked {
+                    stream.write_all(format!("{:x}\r\n", piece.len()).as_bytes()).await.unwrap();
+                    stream.write_all(&piece).await.unwrap();
+                    stream.write_all(b"\r\n").await.unwrap();
+                } else {
+                    stream.write_all(&piece).await.unwrap();
+                }
+            }
+            if chunked {
+                stream.write_all(b"0\r\n\r\n").await.unwrap();
+            }
+            let response = timeout(GENEROUS, read_response(&mut stream))
+                .await
+                .expect("an answer in time")
+                .expect("the 413, not a reset");
+            assert_eq!(response.status, 413, "{response:?}");
+            assert_eq!(response.json()["error"]["code"], "PayloadTooLarge", "{response:?}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn oversized_request_heads_get_431() {
     let s = start(|_| {}).await;
     let limit = acs_identity_server::Config::default().max_header_bytes;
