@@ -452,6 +452,7 @@ async fn list_entra_assignments(
     State(state): State<AppState>,
     uri: Uri,
     headers: HeaderMap,
+    transport: Option<Extension<Transport>>,
 ) -> Result<Response, ApiError> {
     let version = api_version(&uri, ApiVersion::has_entra)?;
     let size = match query_param(&uri, "maxpagesize") {
@@ -474,7 +475,12 @@ async fn list_entra_assignments(
         items.truncate(size as usize);
         let last = items.last().map(|a| a.object_id.clone()).unwrap_or_default();
         let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-        Some(format!("https://{host}/access/entra/assignments?api-version={version}&maxpagesize={size}&continuationToken={last}"))
+        // The scheme of the listener the request came in on.
+        let scheme = match transport {
+            Some(Extension(Transport::Http)) => "http",
+            _ => "https",
+        };
+        Some(format!("{scheme}://{host}/access/entra/assignments?api-version={version}&maxpagesize={size}&continuationToken={last}"))
     } else {
         None
     };

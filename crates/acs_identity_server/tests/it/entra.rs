@@ -351,6 +351,7 @@ async fn entra_assignments_list_patch_and_exchange() {
         );
         match r.json["nextLink"].as_str() {
             Some(next) => {
+                assert!(next.starts_with("https://"), "{next}");
                 url = next
                     .split_once("://")
                     .unwrap()
@@ -363,6 +364,14 @@ async fn entra_assignments_list_patch_and_exchange() {
         }
     }
     assert_eq!(seen, users);
+    // Over the plain-HTTP listener the link says http.
+    let r = s
+        .request(Method::GET, &format!("/access/entra/assignments?{v}&maxpagesize=2"))
+        .plain_http()
+        .send()
+        .await;
+    let next = r.json["nextLink"].as_str().unwrap_or_default();
+    assert!(next.starts_with("http://") && next.contains("continuationToken="), "{}", r.text);
 
     // PATCH: remove one, add one, in one request.
     let added = uuid_like();
