@@ -365,6 +365,11 @@ impl HttpClient for Http1Transport {
                 return Err(Error::with_message(ErrorKind::Io, "the request was lost"));
             };
             let exchange = async {
+                // Wait until the connection takes a request: right after the last response it
+                // may still be finishing up on its own task. An error here means it closed.
+                if let Err(e) = sender.ready().await {
+                    return Err((Some(outgoing), e));
+                }
                 let response = match sender.try_send_request(outgoing).await {
                     Ok(response) => response,
                     Err(mut e) => return Err((e.take_message(), e.into_error())),
@@ -644,17 +649,19 @@ mod tests {
         assert_eq!(hosts, ["host: contoso.communication.azure.com"]);
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn keeps_one_connection_for_sequential_requests() {
+        // On two worker threads the connection's task and the caller run in parallel: the
+        // next request must wait for the connection to be ready, not open another.
         let server = serve(Answer::Json).await;
         let transport = Http1Transport::new();
-        for _ in 0..5 {
+        for _ in 0..200 {
             let response =
                 transport.execute_request(&post(&server.url, "/x")).await.expect("response");
             response.into_body().collect().await.expect("body");
         }
         assert_eq!(server.accepted.load(Ordering::SeqCst), 1);
-        assert_eq!(server.requests.lock().expect("log").len(), 5);
+        assert_eq!(server.requests.lock().expect("log").len(), 200);
         assert_eq!(transport.idle_connections(), 1);
     }
 
