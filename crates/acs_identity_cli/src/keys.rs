@@ -1,6 +1,7 @@
 //! `acs-identity keys ...`.
 
 use acs_identity_core::hmac::KeyName;
+use acs_identity_server::audit::AdminAudit;
 use acs_identity_server::serve::endpoint;
 use acs_identity_server::state::connection_string;
 use acs_identity_store::AnyStore;
@@ -78,20 +79,24 @@ fn endpoint_of(config: &acs_identity_server::Config) -> String {
 pub(crate) async fn run_signing(cmd: SigningKeysCommand) -> anyhow::Result<()> {
     let SigningKeysCommand::Rotate { common } = cmd;
     let (config, store) = open_store(&common).await?;
+    let mut audit = AdminAudit::open(&config.audit_log)?;
     let now = acs_identity_core::Clock::now(&acs_identity_core::SystemClock);
     let rec = acs_identity_server::state::new_signing_key(config.signing_alg, now)?;
     let kid = rec.kid.clone();
     store.shared().add_signing_key(rec).await?;
     store.close().await;
     println!("new {} signing key {kid}", config.signing_alg);
-    Ok(())
+    audit
+        .record("signing_key.rotate", &kid, now)
+        .with_context(|| format!("signing key {kid} was added, but"))
 }
 
 async fn regenerate(which: Which, common: ConfigArgs) -> anyhow::Result<()> {
     let (config, store) = open_store(&common).await?;
-    let name = match which {
-        Which::Primary => KeyName::Primary,
-        Which::Secondary => KeyName::Secondary,
+    let mut audit = AdminAudit::open(&config.audit_log)?;
+    let (name, target) = match which {
+        Which::Primary => (KeyName::Primary, "primary"),
+        Which::Secondary => (KeyName::Secondary, "secondary"),
     };
     let rec = store
         .shared()
@@ -100,7 +105,10 @@ async fn regenerate(which: Which, common: ConfigArgs) -> anyhow::Result<()> {
     store.close().await;
     let key = base64::engine::general_purpose::STANDARD.encode(&rec.key.0);
     println!("{}", connection_string(&endpoint_of(&config), &key));
-    Ok(())
+    let now = acs_identity_core::Clock::now(&acs_identity_core::SystemClock);
+    audit
+        .record("access_key.regenerate", target, now)
+        .with_context(|| format!("the {target} key was regenerated, but"))
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

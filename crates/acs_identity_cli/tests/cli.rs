@@ -552,8 +552,13 @@ fn keys_regenerate_and_signing_keys_rotate_on_a_running_service() {
         .unwrap()
         .to_owned();
 
+    // The key commands write to the audit log file too, though they bypass the service.
+    let audit = server.data_dir.path().join("admin-audit.jsonl");
     let run = Run::of(
-        command().args(["keys", "regenerate", "primary", "--data-dir"]).arg(server.data_dir.path()),
+        command()
+            .args(["keys", "regenerate", "primary", "--data-dir"])
+            .arg(server.data_dir.path())
+            .env("ACSID_AUDIT_LOG", &audit),
     );
     run.assert_ok();
     let fresh = run.stdout.trim().to_owned();
@@ -590,10 +595,49 @@ fn keys_regenerate_and_signing_keys_rotate_on_a_running_service() {
     run.assert_code(1);
 
     let run = Run::of(
-        command().args(["signing-keys", "rotate", "--data-dir"]).arg(server.data_dir.path()),
+        command()
+            .args(["signing-keys", "rotate", "--data-dir"])
+            .arg(server.data_dir.path())
+            .env("ACSID_AUDIT_LOG", &audit),
     );
     run.assert_ok();
     assert!(run.stdout.contains("ES256"), "{}", run.stdout);
+    let kid = run.stdout.trim().rsplit(' ').next().unwrap().to_owned();
+
+    let log = std::fs::read_to_string(&audit).unwrap();
+    let lines: Vec<Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "{log}");
+    assert_eq!(lines[0]["operation"], "access_key.regenerate");
+    assert_eq!(lines[0]["target"], "primary");
+    assert_eq!(lines[1]["operation"], "signing_key.rotate");
+    assert_eq!(lines[1]["target"], kid.as_str());
+    for line in &lines {
+        assert!(line["who"].as_str().unwrap().starts_with("cli"), "{line}");
+        assert_eq!(line["status"], 200);
+    }
+    let new_key = fresh.split_once("accesskey=").unwrap().1;
+    assert!(!log.contains(new_key) && !log.contains(server.access_key()), "a key leaked: {log}");
+
+    // An audit log that cannot be opened stops the change before it is made.
+    let keys = || {
+        let run = Run::of(
+            command()
+                .args(["keys", "list", "--output", "json", "--data-dir"])
+                .arg(server.data_dir.path()),
+        );
+        run.assert_ok();
+        run.stdout
+    };
+    let before = keys();
+    let run = Run::of(
+        command()
+            .args(["keys", "regenerate", "secondary", "--data-dir"])
+            .arg(server.data_dir.path())
+            .env("ACSID_AUDIT_LOG", "/nonexistent/dir/audit.jsonl"),
+    );
+    run.assert_code(2);
+    assert!(run.stderr.contains("cannot open the audit log"), "{}", run.stderr);
+    assert_eq!(keys(), before);
 }
 
 // ---- Entra: Teams user exchange and assignments ----------------------------------------------

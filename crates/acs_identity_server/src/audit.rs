@@ -131,21 +131,73 @@ pub async fn open(
     let out: Box<dyn tokio::io::AsyncWrite + Send + Unpin> = match destination {
         AuditDestination::Off => return Ok((AuditSink::default(), None)),
         AuditDestination::Stdout => Box::new(tokio::io::stdout()),
-        AuditDestination::File(path) => {
-            let mut options = std::fs::OpenOptions::new();
-            options.create(true).append(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            let file = options
-                .open(path)
-                .with_context(|| format!("cannot open the audit log {}", path.display()))?;
-            Box::new(tokio::fs::File::from_std(file))
-        }
+        AuditDestination::File(path) => Box::new(tokio::fs::File::from_std(open_file(path)?)),
     };
     let (tx, rx) = mpsc::channel(QUEUE);
     let (stop, stopped) = oneshot::channel();
     let task = tokio::spawn(write_lines(rx, out, stopped));
     Ok((AuditSink { tx: Some(tx) }, Some(AuditWriter { stop, task })))
+}
+
+/// The audit file, created if missing (mode 0600 on Unix) and opened for appending.
+fn open_file(path: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path).with_context(|| format!("cannot open the audit log {}", path.display()))
+}
+
+/// The audit log as another process writes it: the CLI's key commands, which change the
+/// store directly rather than through a request.
+///
+/// Only a file destination is written: with `"stdout"` the audit stream is the service's own
+/// standard output, which no other process can add to. Each line is one `write` to a file
+/// opened for appending, so lines from the service and from here never interleave.
+#[derive(Debug)]
+pub struct AdminAudit {
+    file: Option<std::fs::File>,
+}
+
+impl AdminAudit {
+    /// Opens `destination` before anything is changed, so a log that cannot be written stops
+    /// the change instead of missing it.
+    pub fn open(destination: &AuditDestination) -> anyhow::Result<AdminAudit> {
+        let file = match destination {
+            AuditDestination::File(path) => Some(open_file(path)?),
+            AuditDestination::Off | AuditDestination::Stdout => None,
+        };
+        Ok(AdminAudit { file })
+    }
+
+    /// Appends a line for a change that was made: `who` is `cli` (with the user's login name
+    /// when `USER` is set), `status` 200.
+    pub fn record(
+        &mut self,
+        operation: &'static str,
+        target: &str,
+        now: time::OffsetDateTime,
+    ) -> anyhow::Result<()> {
+        use std::io::Write as _;
+        let Some(file) = &mut self.file else { return Ok(()) };
+        let who = match std::env::var("USER") {
+            Ok(user) if !user.is_empty() => format!("cli:{}", cut(&user)),
+            _ => "cli".to_owned(),
+        };
+        let line = Line {
+            time: now.format(&Rfc3339).unwrap_or_default(),
+            who,
+            app_id: None,
+            operation,
+            target: Some(cut(target)),
+            status: 200,
+            error_code: None,
+            client_request_id: None,
+        };
+        let mut bytes = serde_json::to_vec(&line)?;
+        bytes.push(b'\n');
+        file.write_all(&bytes).context("cannot write the audit log")
+    }
 }
 
 async fn write_lines(
