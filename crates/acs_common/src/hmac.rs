@@ -101,17 +101,18 @@ fn write_string_to_sign(
     authority: (&str, Option<u16>),
     content_hash: &str,
 ) {
+    /// Two `\n`, two `;`, and at most `:65535`.
+    const FIXED: usize = 4 + 6;
     let (path, query) = target;
     let (host, port) = authority;
     out.reserve(
-        method.len()
+        FIXED
+            + method.len()
             + path.len()
             + query.map_or(0, |q| q.len() + 1)
             + date.len()
             + host.len()
-            + 6
-            + content_hash.len()
-            + 4,
+            + content_hash.len(),
     );
     for byte in method.bytes() {
         out.push(char::from(byte.to_ascii_uppercase()));

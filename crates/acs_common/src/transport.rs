@@ -352,7 +352,7 @@ impl HttpClient for Http1Transport {
             host: host.trim_start_matches('[').trim_end_matches(']').to_owned(),
             port: url.port_or_known_default().unwrap_or(if https { 443 } else { 80 }),
         };
-        let mut message = Some(to_hyper(request).await?);
+        let mut outgoing = to_hyper(request).await?;
         let timeout = self.inner.options.response_timeout;
         // Pooled connections first; a request that one of them did not take goes to the next,
         // and finally to a new connection.
@@ -360,9 +360,6 @@ impl HttpClient for Http1Transport {
             let (mut sender, fresh) = match self.checkout(&key) {
                 Some(sender) => (sender, false),
                 None => (self.connect(&key).await?, true),
-            };
-            let Some(outgoing) = message.take() else {
-                return Err(Error::with_message(ErrorKind::Io, "the request was lost"));
             };
             let exchange = async {
                 // Wait until the connection takes a request: right after the last response it
@@ -383,7 +380,7 @@ impl HttpClient for Http1Transport {
                 Ok(Err((Some(unsent), e))) if !fresh => {
                     // The pooled connection closed before the request was written.
                     tracing::debug!(error = %e, "a pooled connection was closed; trying another");
-                    message = Some(unsent);
+                    outgoing = unsent;
                     continue;
                 }
                 Ok(Err((_, e))) => {

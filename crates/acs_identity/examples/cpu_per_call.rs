@@ -40,7 +40,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use acs_identity::{
-    acs_common::{hmac::HmacAuthenticationPolicy, transport::Http1Transport},
+    acs_common::{
+        connection_string::ConnectionString,
+        hmac::{host_for_signing, HmacAuthenticationPolicy},
+        transport::{Http1Transport, Http1TransportOptions},
+    },
     models::CommunicationTokenScope,
     CommunicationIdentityClient, CommunicationIdentityClientOptions, CommunicationKeyCredential,
     CommunicationUserIdentifier,
@@ -127,22 +131,34 @@ fn parse_args() -> Result<Args, Box<dyn std::error::Error>> {
 
 fn client(args: &Args) -> Result<CommunicationIdentityClient, Box<dyn std::error::Error>> {
     let mut options = CommunicationIdentityClientOptions::default();
+    // The chosen transport, trusting `--ca-file` too when one is given.
+    let pem = args.ca_file.as_ref().map(std::fs::read).transpose()?;
     if args.transport == "reqwest" {
+        let http = match &pem {
+            None => azure_core::http::new_http_client(None),
+            // azure_core's settings for its reqwest client, plus the CA.
+            Some(pem) => Arc::new(
+                azure_core_reqwest::Client::builder()
+                    .connect_timeout(std::time::Duration::from_secs(20))
+                    .read_timeout(std::time::Duration::from_secs(60))
+                    .redirect(azure_core_reqwest::redirect::Policy::none())
+                    .tls_certs_merge([azure_core_reqwest::Certificate::from_pem(pem)?])
+                    .build()?,
+            ),
+        };
+        options.client_options.transport = Some(Transport::new(http));
+    } else if let Some(pem) = &pem {
+        let mut transport = Http1TransportOptions::default();
+        transport.add_root_certificates_pem(pem)?;
         options.client_options.transport =
-            Some(Transport::new(azure_core::http::new_http_client(None)));
-    }
-    if let Some(ca) = &args.ca_file {
-        let pem = std::fs::read(ca)?;
-        let ca = azure_core_reqwest::Certificate::from_pem(&pem)?;
-        let http = azure_core_reqwest::Client::builder().tls_certs_merge([ca]).build()?;
-        options.client_options.transport = Some(Transport::new(Arc::new(http)));
+            Some(Transport::new(Arc::new(Http1Transport::with_options(transport))));
     }
     let client = match &args.endpoint {
         Some(endpoint) => {
             let key = access_key(&args.connection_string)?;
             CommunicationIdentityClient::with_key_credential(
                 endpoint,
-                CommunicationKeyCredential::new(key.to_owned())?,
+                CommunicationKeyCredential::new(key)?,
                 Some(options),
             )?
         }
@@ -154,15 +170,9 @@ fn client(args: &Args) -> Result<CommunicationIdentityClient, Box<dyn std::error
     Ok(client)
 }
 
-/// The `accesskey` part of a connection string.
-fn access_key(connection_string: &str) -> Result<&str, Box<dyn std::error::Error>> {
-    Ok(connection_string
-        .split(';')
-        .find_map(|part| {
-            let (name, value) = part.split_once('=')?;
-            name.trim().eq_ignore_ascii_case("accesskey").then(|| value.trim())
-        })
-        .ok_or("the connection string has no accesskey")?)
+/// The access key of a connection string.
+fn access_key(connection_string: &str) -> azure_core::Result<String> {
+    Ok(ConnectionString::parse(connection_string)?.access_key().secret().to_owned())
 }
 
 async fn pair(client: &CommunicationIdentityClient) -> azure_core::Result<()> {
@@ -186,9 +196,9 @@ fn signed_pair(
     user: &CommunicationUserIdentifier,
 ) -> Result<[Request; 2], Box<dyn std::error::Error>> {
     let key = access_key(&args.connection_string)?;
-    let policy = HmacAuthenticationPolicy::new(CommunicationKeyCredential::new(key.to_owned())?);
+    let policy = HmacAuthenticationPolicy::new(CommunicationKeyCredential::new(key)?);
     let version = client.api_version();
-    let id = user.id.replace(':', "%3A");
+    let id = acs_identity_testkit::encode_id(&user.id);
     let build = |path: String, body: &str| -> Result<Request, Box<dyn std::error::Error>> {
         let mut request = Request::new(client.endpoint().join(&path)?, Method::Post);
         request.insert_header("accept", "application/json");
@@ -223,11 +233,7 @@ async fn send_raw(
 /// The request as it goes on the wire, for the `socket` mode.
 fn wire_bytes(request: &Request) -> Vec<u8> {
     let url = request.url();
-    let host = url.host_str().unwrap_or_default();
-    let authority = match url.port() {
-        Some(port) => format!("{host}:{port}"),
-        None => host.to_owned(),
-    };
+    let authority = host_for_signing(url).unwrap_or_default();
     let mut head = format!(
         "{} {}?{} HTTP/1.1\r\nhost: {authority}\r\n",
         request.method().as_str(),

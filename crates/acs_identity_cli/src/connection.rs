@@ -174,14 +174,13 @@ pub(crate) fn api_error(error: azure_core::Error, doing: &str) -> anyhow::Error 
             message: error.to_string(),
         }
         .into(),
-        _ if untrusted_certificate(&error) => {
+        _ if causes(&error).any(|cause| {
+            let text = cause.to_string();
+            text.contains("UnknownIssuer") || text.contains("is not trusted")
+        }) =>
+        {
             // The innermost cause says which certificate and why; the rest is the pipeline's.
-            let mut reason = error.to_string();
-            let mut source = std::error::Error::source(&error);
-            while let Some(cause) = source {
-                reason = cause.to_string();
-                source = cause.source();
-            }
+            let reason = causes(&error).last().map(ToString::to_string).unwrap_or_default();
             anyhow::anyhow!(
                 "cannot {doing}: {reason} (pass --ca-file <data dir>/tls/ca.pem to trust the \
                  development CA)"
@@ -192,17 +191,9 @@ pub(crate) fn api_error(error: azure_core::Error, doing: &str) -> anyhow::Error 
     }
 }
 
-/// Whether the TLS handshake failed on the service's certificate.
-fn untrusted_certificate(error: &azure_core::Error) -> bool {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(current) = cause {
-        let text = current.to_string();
-        if text.contains("UnknownIssuer") || text.contains("is not trusted") {
-            return true;
-        }
-        cause = current.source();
-    }
-    false
+/// `error` and its sources, outermost first.
+fn causes(error: &azure_core::Error) -> impl Iterator<Item = &(dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(error as &(dyn std::error::Error + 'static)), |cause| cause.source())
 }
 
 #[cfg(test)]

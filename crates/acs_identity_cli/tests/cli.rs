@@ -9,30 +9,14 @@ use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_acs-identity");
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
-/// Variables of the caller that would change what the binary does.
-const CLEARED_ENV: [&str; 3] =
-    ["COMMUNICATION_SERVICES_CONNECTION_STRING", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"];
+mod support;
 
-/// A command with a clean environment: no `ACSID_*`, no connection string, no CA variables.
-fn command() -> Command {
-    let mut cmd = Command::new(BIN);
-    for (key, _) in std::env::vars_os() {
-        let key_text = key.to_string_lossy();
-        if key_text.starts_with("ACSID_") || CLEARED_ENV.contains(&key_text.as_ref()) {
-            cmd.env_remove(&key);
-        }
-    }
-    cmd.env("NO_COLOR", "1").stdin(Stdio::null());
-    cmd
-}
+use support::command;
 
 /// A running `acs-identity serve`, killed when dropped.
 struct Server {
@@ -50,38 +34,22 @@ impl Server {
     /// Starts `serve` with extra flags.
     fn start_with(flags: &[&str]) -> Server {
         let data_dir = tempfile::tempdir().unwrap();
-        let mut child = command()
-            .arg("serve")
-            .arg("--data-dir")
-            .arg(data_dir.path())
-            .args(["--listen", "127.0.0.1:0"])
-            .args(flags)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start acs-identity serve");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel::<String>();
-        thread::spawn(move || {
-            // Keep draining so the server never blocks on a full pipe.
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let mut server =
-            Server { child, endpoint: String::new(), connection_string: String::new(), data_dir };
-        let deadline = Instant::now() + STARTUP_TIMEOUT;
-        while server.endpoint.is_empty() || server.connection_string.is_empty() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line =
-                rx.recv_timeout(left).expect("serve prints its endpoint and connection string");
-            let line = line.trim();
-            if let Some(endpoint) = line.strip_prefix("acs-identity is serving at ") {
-                endpoint.clone_into(&mut server.endpoint);
-            } else if line.starts_with("endpoint=") {
-                line.clone_into(&mut server.connection_string);
-            }
-        }
+        let (child, banner) = support::spawn_serve(
+            command()
+                .arg("serve")
+                .arg("--data-dir")
+                .arg(data_dir.path())
+                .args(["--listen", "127.0.0.1:0"])
+                .args(flags)
+                .stderr(Stdio::null()),
+        );
+        let banner = banner.expect("serve prints its endpoint and connection string");
+        let server = Server {
+            child,
+            endpoint: banner.endpoint,
+            connection_string: banner.connection_string,
+            data_dir,
+        };
         assert!(server.endpoint.starts_with("https://127.0.0.1:"), "{}", server.endpoint);
         assert!(server.ca().is_file());
         server

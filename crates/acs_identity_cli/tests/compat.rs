@@ -9,12 +9,13 @@
 //! Python interpreter can be overridden with `ACSID_COMPAT_PYTHON`.
 #![cfg(unix)]
 
+mod support;
+
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -22,7 +23,6 @@ use acs_identity_testkit::issuer::{API_AUDIENCE, TEAMS_AUDIENCE};
 use acs_identity_testkit::{uuid_like, TestIssuer};
 use serde_json::Value;
 
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(15);
 const SUITE_TIMEOUT: Duration = Duration::from_secs(600);
 const SETUP_HINT: &str = "run `cargo xtask compat-setup` first";
@@ -51,38 +51,17 @@ impl Server {
         let data_dir = tempfile::tempdir().expect("temporary data directory");
         let stderr_path = data_dir.path().join("server.stderr");
         let stderr = File::create(&stderr_path).expect("server stderr file");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_acs-identity"));
-        // Only the flags configure this server: drop every `ACSID_*` variable of the
-        // caller (including `ACSID_COMPAT_PYTHON`, which is meant for this harness).
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("ACSID_") {
-                cmd.env_remove(key);
-            }
-        }
-        let mut child = cmd
-            .arg("serve")
-            .arg("--data-dir")
-            .arg(data_dir.path())
-            .args(["--listen", "127.0.0.1:0"])
-            .args(extra_args)
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(stderr))
-            .spawn()
-            .expect("cannot start acs-identity serve");
-
-        // Read stdout on a thread (and keep draining it) so startup can time out.
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = mpsc::channel::<String>();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                // The receiver is gone after startup; keep reading so the server never blocks.
-                let _ = tx.send(line);
-            }
-        });
-
+        // Only the flags configure this server: `command` drops every `ACSID_*` variable of
+        // the caller (including `ACSID_COMPAT_PYTHON`, which is meant for this harness).
+        let (child, banner) = support::spawn_serve(
+            support::command()
+                .arg("serve")
+                .arg("--data-dir")
+                .arg(data_dir.path())
+                .args(["--listen", "127.0.0.1:0"])
+                .args(extra_args)
+                .stderr(Stdio::from(stderr)),
+        );
         let mut server = Server {
             child: Some(child),
             endpoint: String::new(),
@@ -91,27 +70,17 @@ impl Server {
             stderr_path,
             _data_dir: data_dir,
         };
-        let deadline = Instant::now() + STARTUP_TIMEOUT;
-        let mut banner = String::new();
-        while server.endpoint.is_empty() || server.connection_string.is_empty() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = match rx.recv_timeout(left) {
-                Ok(line) => line,
-                Err(e) => panic!(
-                    "acs-identity serve printed no endpoint and connection string ({e:?})\n\
-                     --- stdout ---\n{banner}\n--- stderr ---\n{}",
-                    server.stderr()
-                ),
-            };
-            banner.push_str(&line);
-            banner.push('\n');
-            let line = line.trim();
-            if let Some(endpoint) = line.strip_prefix("acs-identity is serving at ") {
-                endpoint.trim().clone_into(&mut server.endpoint);
-            } else if line.starts_with("endpoint=") {
-                line.clone_into(&mut server.connection_string);
-            }
-        }
+        let banner = match banner {
+            Ok(banner) => banner,
+            Err(printed) => panic!(
+                "acs-identity serve printed no endpoint and connection string\n\
+                 --- stdout ---\n{printed}\n--- stderr ---\n{}",
+                server.stderr()
+            ),
+        };
+        server.endpoint.clone_from(&banner.endpoint);
+        server.connection_string.clone_from(&banner.connection_string);
+        let banner = banner.printed;
         assert!(
             server.endpoint.starts_with("https://127.0.0.1:"),
             "unexpected endpoint {:?}\n{banner}",

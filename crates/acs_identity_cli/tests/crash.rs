@@ -9,13 +9,13 @@
 //! random seed (printed, so a failing run can be repeated).
 #![cfg(unix)]
 
+mod support;
+
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex, RwLock};
-use std::thread;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use acs_identity_core::hmac::{
@@ -28,50 +28,21 @@ use base64::Engine;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_acs-identity");
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Clients creating and revoking at once.
 const CLIENTS: usize = 4;
 
 /// `acs-identity serve` on `data_dir`, with a clean environment.
 fn serve(data_dir: &Path) -> (Child, String, String) {
-    let mut cmd = Command::new(BIN);
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("ACSID_") {
-            cmd.env_remove(key);
-        }
-    }
-    let mut child = cmd
-        .arg("serve")
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(["--listen", "127.0.0.1:0"])
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start acs-identity serve");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let (tx, rx) = mpsc::channel::<String>();
-    thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let (mut endpoint, mut connection_string) = (String::new(), String::new());
-    let deadline = Instant::now() + STARTUP_TIMEOUT;
-    while endpoint.is_empty() || connection_string.is_empty() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = rx.recv_timeout(left).expect("serve prints its endpoint and connection string");
-        let line = line.trim();
-        if let Some(e) = line.strip_prefix("acs-identity is serving at ") {
-            e.clone_into(&mut endpoint);
-        } else if line.starts_with("endpoint=") {
-            line.clone_into(&mut connection_string);
-        }
-    }
-    (child, endpoint, connection_string)
+    let (child, banner) = support::spawn_serve(
+        support::command()
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--listen", "127.0.0.1:0"])
+            .stderr(Stdio::null()),
+    );
+    let banner = banner.expect("serve prints its endpoint and connection string");
+    (child, banner.endpoint, banner.connection_string)
 }
 
 /// A small deterministic generator (xorshift64*), so a seed repeats a run's choices.

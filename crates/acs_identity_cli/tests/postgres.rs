@@ -5,6 +5,8 @@
 //! afterwards); without `DATABASE_URL` the tests print a notice and pass without running.
 #![cfg(unix)]
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,17 +29,12 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+use support::STARTUP_TIMEOUT;
 
-/// `acs-identity` with no `ACSID_*` variable of the caller.
+/// `acs-identity` with a clean environment ([`support::command`]), killed when dropped.
 fn binary() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_acs-identity"));
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("ACSID_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.env("NO_COLOR", "1").kill_on_drop(true);
+    let mut cmd = Command::from(support::command());
+    cmd.kill_on_drop(true);
     cmd
 }
 
