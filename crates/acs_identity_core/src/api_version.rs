@@ -3,70 +3,65 @@
 use std::fmt;
 use std::str::FromStr;
 
-/// An api-version the service serves.
-///
-/// Ordered by release, so `v >= ApiVersion::V2022_10_01` asks "has the 2022-10-01 features".
-/// Previews sort by their date like the stable versions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum ApiVersion {
+/// Declares [`ApiVersion`] with its literal values; [`ApiVersion::ALL`] is generated from the
+/// same list, so it cannot miss a variant.
+macro_rules! api_versions {
+    ($($(#[$doc:meta])* $variant:ident => $literal:literal,)+) => {
+        /// An api-version the service serves.
+        ///
+        /// Ordered by release, so `v >= ApiVersion::V2022_10_01` asks "has the 2022-10-01 features".
+        /// Previews sort by their date like the stable versions.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum ApiVersion {
+            $($(#[$doc])* $variant,)+
+        }
+
+        impl ApiVersion {
+            /// Every served version, oldest first.
+            pub const ALL: [ApiVersion; [$(stringify!($variant)),+].len()] = [$(ApiVersion::$variant,)+];
+
+            /// The literal query-parameter value.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ApiVersion::$variant => $literal,)+
+                }
+            }
+        }
+    };
+}
+
+api_versions! {
     /// `2021-02-22-preview1`: the first version with the current request shapes.
-    V2021_02_22Preview1,
+    V2021_02_22Preview1 => "2021-02-22-preview1",
     /// `2021-03-07`: first stable version; scopes `chat`, `voip`.
-    V2021_03_07,
+    V2021_03_07 => "2021-03-07",
     /// `2021-03-31-preview1`: adds the Teams user exchange (`{token}` body).
-    V2021_03_31Preview1,
+    V2021_03_31Preview1 => "2021-03-31-preview1",
     /// `2021-10-31-preview`: same as 2021-03-31-preview1.
-    V2021_10_31Preview,
+    V2021_10_31Preview => "2021-10-31-preview",
     /// `2022-06-01`: Teams user exchange with `{token, appId, userId}`.
-    V2022_06_01,
+    V2022_06_01 => "2022-06-01",
     /// `2022-10-01`: `expiresInMinutes` on create and issue.
-    V2022_10_01,
+    V2022_10_01 => "2022-10-01",
     /// `2023-10-01`: scopes `chat.join`, `chat.join.limited`, `voip.join`.
-    V2023_10_01,
+    V2023_10_01 => "2023-10-01",
     /// `2025-03-02-preview`: `customId`, `GET /identities/{id}`, Teams extension and Entra routes.
-    V2025_03_02Preview,
+    V2025_03_02Preview => "2025-03-02-preview",
     /// `2025-06-30`: 2023-10-01 plus the Teams extension routes.
-    V2025_06_30,
+    V2025_06_30 => "2025-06-30",
     /// `2026-07-22`: same wire shape as 2025-06-30.
-    V2026_07_22,
+    V2026_07_22 => "2026-07-22",
     /// `2026-09-23`: same wire shape as 2025-06-30.
-    V2026_09_23,
+    V2026_09_23 => "2026-09-23",
 }
 
 impl ApiVersion {
-    /// Every served version, oldest first.
-    pub const ALL: [ApiVersion; 11] = [
-        ApiVersion::V2021_02_22Preview1,
-        ApiVersion::V2021_03_07,
-        ApiVersion::V2021_03_31Preview1,
-        ApiVersion::V2021_10_31Preview,
-        ApiVersion::V2022_06_01,
-        ApiVersion::V2022_10_01,
-        ApiVersion::V2023_10_01,
-        ApiVersion::V2025_03_02Preview,
-        ApiVersion::V2025_06_30,
-        ApiVersion::V2026_07_22,
-        ApiVersion::V2026_09_23,
-    ];
-
     /// The newest stable version.
     pub const LATEST: ApiVersion = ApiVersion::V2026_09_23;
 
-    /// The literal query-parameter value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ApiVersion::V2021_02_22Preview1 => "2021-02-22-preview1",
-            ApiVersion::V2021_03_07 => "2021-03-07",
-            ApiVersion::V2021_03_31Preview1 => "2021-03-31-preview1",
-            ApiVersion::V2021_10_31Preview => "2021-10-31-preview",
-            ApiVersion::V2022_06_01 => "2022-06-01",
-            ApiVersion::V2022_10_01 => "2022-10-01",
-            ApiVersion::V2023_10_01 => "2023-10-01",
-            ApiVersion::V2025_03_02Preview => "2025-03-02-preview",
-            ApiVersion::V2025_06_30 => "2025-06-30",
-            ApiVersion::V2026_07_22 => "2026-07-22",
-            ApiVersion::V2026_09_23 => "2026-09-23",
-        }
+    /// Every version, always `true`: the gate of operations that exist in all of them.
+    pub fn any(self) -> bool {
+        true
     }
 
     /// `expiresInMinutes` is part of create and issue requests.
@@ -151,6 +146,11 @@ mod tests {
         let mut by_date = ApiVersion::ALL;
         by_date.sort_by_key(|v| &v.as_str()[..10]);
         assert_eq!(by_date, ApiVersion::ALL);
+        // The variants are declared in release order, so their discriminants are indexes.
+        for (i, v) in ApiVersion::ALL.iter().enumerate() {
+            assert_eq!(*v as usize, i);
+        }
+        assert_eq!(ApiVersion::ALL.last(), Some(&ApiVersion::LATEST));
     }
 
     #[test]

@@ -28,6 +28,7 @@ use tokio::task::JoinHandle;
 
 use crate::auth::Principal;
 use crate::error::ErrorCode;
+use crate::operation::Operation;
 use crate::AppState;
 
 /// Lines queued for the writer before requests wait for it.
@@ -253,27 +254,9 @@ async fn write_batch(
     out.flush().await
 }
 
-/// The operation a state-changing route performs; `None` for reads and unknown routes.
+/// The audit name of the operation a route performs; `None` for reads and unknown routes.
 fn operation(method: &Method, route: &str) -> Option<&'static str> {
-    Some(match (method.as_str(), route) {
-        ("POST", "/identities") => "identity.create",
-        ("DELETE", "/identities/{id}") => "identity.delete",
-        ("POST", "/identities/{id}/:issueAccessToken") => "token.issue",
-        ("POST", "/identities/{id}/:revokeAccessTokens") => "token.revoke",
-        ("POST", "/teamsUser/:exchangeAccessToken") => "teams_user.exchange",
-        ("POST", "/access/teamsExtension/:exchangeAccessToken") => "teams_extension.exchange",
-        ("POST", "/access/entra/:exchangeAccessToken") => "entra.exchange",
-        ("PUT", "/access/teamsExtension/tenants/{tenant_id}/assignments/{object_id}") => {
-            "teams_extension.assignment.put"
-        }
-        ("DELETE", "/access/teamsExtension/tenants/{tenant_id}/assignments/{object_id}") => {
-            "teams_extension.assignment.delete"
-        }
-        ("PATCH", "/access/entra/assignments") => "entra.assignments.patch",
-        ("PUT", "/access/entra/assignments/{object_id}") => "entra.assignment.put",
-        ("DELETE", "/access/entra/assignments/{object_id}") => "entra.assignment.delete",
-        _ => return None,
-    })
+    Operation::find(method, route)?.spec().audit_name()
 }
 
 /// The path parameters of `path` under the route template `route`, percent-decoded and

@@ -63,11 +63,10 @@ pub(crate) async fn correlate_and_log(request: Request, next: Next) -> Response 
 
 /// Sets `api-supported-versions` to `versions` on every response of a route.
 pub(crate) fn supported_versions(
-    versions: fn(ApiVersion) -> bool,
+    versions: &[ApiVersion],
 ) -> impl Fn(Response) -> std::future::Ready<Response> + Clone {
-    let header = acs_identity_core::api_version::supported_versions_header(
-        ApiVersion::ALL.into_iter().filter(|v| versions(*v)),
-    );
+    let header =
+        acs_identity_core::api_version::supported_versions_header(versions.iter().copied());
     let value = HeaderValue::from_str(&header).unwrap_or(HeaderValue::from_static(""));
     move |mut response: Response| {
         response.headers_mut().insert(&API_SUPPORTED_VERSIONS, value.clone());

@@ -13,6 +13,7 @@ pub mod entra;
 pub mod error;
 mod layers;
 mod limits;
+pub mod operation;
 mod routes;
 pub mod serve;
 pub mod state;

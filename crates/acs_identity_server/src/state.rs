@@ -18,7 +18,8 @@ use anyhow::Context as _;
 use crate::audit::AuditSink;
 use crate::cache::{Caches, IdentityState};
 use crate::entra::EntraTrust;
-use crate::throttle::{Operation, Throttle, ThrottleConfig};
+use crate::operation::Operation;
+use crate::throttle::{Throttle, ThrottleClass, ThrottleConfig};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -269,9 +270,17 @@ impl AppState {
         );
     }
 
-    /// Counts a request of `op`; `Err` is the 429 to answer.
+    /// Counts a request of `op` against its limit, if it has one; `Err` is the 429 to answer.
     pub fn throttle(&self, op: Operation) -> Result<(), crate::error::ApiError> {
-        self.inner.throttle.check(op, self.inner.clock.now())
+        match op.spec().throttle {
+            Some(class) => self.throttle_class(class),
+            None => Ok(()),
+        }
+    }
+
+    /// Counts a request against `class`; for a request whose limit depends on its body.
+    pub fn throttle_class(&self, class: ThrottleClass) -> Result<(), crate::error::ApiError> {
+        self.inner.throttle.check(class, self.inner.clock.now())
     }
 
     /// Trusted Entra issuers.

@@ -12,10 +12,11 @@ use time::{Duration, OffsetDateTime};
 
 use crate::error::ApiError;
 
-/// An operation with its own limit.
+/// A limit that operations count against: the keys of `[throttle.limits]`. Each operation
+/// names its class in the operation table (`crate::operation`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Operation {
+pub enum ThrottleClass {
     /// `POST /identities` without scopes.
     CreateIdentity,
     /// `POST /identities` with scopes.
@@ -47,7 +48,7 @@ pub struct ThrottleConfig {
     /// `off` (default) or `acs`.
     pub profile: ThrottleProfile,
     /// Limits that replace or add to the profile's, by operation.
-    pub limits: HashMap<Operation, Limit>,
+    pub limits: HashMap<ThrottleClass, Limit>,
 }
 
 /// A named set of limits.
@@ -64,16 +65,16 @@ pub enum ThrottleProfile {
 
 impl ThrottleConfig {
     /// The limits in force.
-    pub fn effective(&self) -> HashMap<Operation, Limit> {
+    pub fn effective(&self) -> HashMap<ThrottleClass, Limit> {
         let mut limits = HashMap::new();
         if self.profile == ThrottleProfile::Acs {
             let l = |max| Limit { window_seconds: 30, max_requests: max };
-            limits.insert(Operation::CreateIdentity, l(1000));
-            limits.insert(Operation::DeleteIdentity, l(500));
-            limits.insert(Operation::IssueAccessToken, l(1000));
-            limits.insert(Operation::RevokeAccessTokens, l(500));
-            limits.insert(Operation::CreateUserAndToken, l(1000));
-            limits.insert(Operation::ExchangeTokens, l(500));
+            limits.insert(ThrottleClass::CreateIdentity, l(1000));
+            limits.insert(ThrottleClass::DeleteIdentity, l(500));
+            limits.insert(ThrottleClass::IssueAccessToken, l(1000));
+            limits.insert(ThrottleClass::RevokeAccessTokens, l(500));
+            limits.insert(ThrottleClass::CreateUserAndToken, l(1000));
+            limits.insert(ThrottleClass::ExchangeTokens, l(500));
         }
         limits.extend(self.limits.iter().map(|(k, v)| (*k, *v)));
         limits
@@ -89,18 +90,18 @@ struct Window {
 /// Fixed-window counters, one per limited operation.
 #[derive(Debug, Default)]
 pub struct Throttle {
-    limits: HashMap<Operation, Limit>,
-    windows: Mutex<HashMap<Operation, Window>>,
+    limits: HashMap<ThrottleClass, Limit>,
+    windows: Mutex<HashMap<ThrottleClass, Window>>,
 }
 
 impl Throttle {
     /// Counters for `limits`.
-    pub fn new(limits: HashMap<Operation, Limit>) -> Self {
+    pub fn new(limits: HashMap<ThrottleClass, Limit>) -> Self {
         Throttle { limits, windows: Mutex::new(HashMap::new()) }
     }
 
     /// Counts one request; `Err` is the 429 to answer.
-    pub fn check(&self, op: Operation, now: OffsetDateTime) -> Result<(), ApiError> {
+    pub fn check(&self, op: ThrottleClass, now: OffsetDateTime) -> Result<(), ApiError> {
         let Some(limit) = self.limits.get(&op) else { return Ok(()) };
         let window = Duration::seconds(i64::from(limit.window_seconds.max(1)));
         let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
@@ -125,18 +126,19 @@ mod tests {
     #[test]
     fn limits_per_window_and_resets() {
         let mut limits = HashMap::new();
-        limits.insert(Operation::IssueAccessToken, Limit { window_seconds: 30, max_requests: 2 });
+        limits
+            .insert(ThrottleClass::IssueAccessToken, Limit { window_seconds: 30, max_requests: 2 });
         let t = Throttle::new(limits);
         let t0 = datetime!(2026-01-01 0:00 UTC);
-        assert!(t.check(Operation::IssueAccessToken, t0).is_ok());
-        assert!(t.check(Operation::IssueAccessToken, t0 + Duration::seconds(1)).is_ok());
-        let e = t.check(Operation::IssueAccessToken, t0 + Duration::seconds(10)).unwrap_err();
+        assert!(t.check(ThrottleClass::IssueAccessToken, t0).is_ok());
+        assert!(t.check(ThrottleClass::IssueAccessToken, t0 + Duration::seconds(1)).is_ok());
+        let e = t.check(ThrottleClass::IssueAccessToken, t0 + Duration::seconds(10)).unwrap_err();
         assert_eq!(e.status().as_u16(), 429);
         assert_eq!(e.retry_after(), Some(20));
         // Other operations are not limited.
-        assert!(t.check(Operation::CreateIdentity, t0).is_ok());
+        assert!(t.check(ThrottleClass::CreateIdentity, t0).is_ok());
         // A new window.
-        assert!(t.check(Operation::IssueAccessToken, t0 + Duration::seconds(30)).is_ok());
+        assert!(t.check(ThrottleClass::IssueAccessToken, t0 + Duration::seconds(30)).is_ok());
     }
 
     #[test]
@@ -144,7 +146,7 @@ mod tests {
         let c = ThrottleConfig { profile: ThrottleProfile::Acs, limits: HashMap::new() };
         let l = c.effective();
         assert_eq!(
-            l[&Operation::RevokeAccessTokens],
+            l[&ThrottleClass::RevokeAccessTokens],
             Limit { window_seconds: 30, max_requests: 500 }
         );
         assert_eq!(l.len(), 6);

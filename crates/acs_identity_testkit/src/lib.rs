@@ -4,7 +4,7 @@
 
 pub mod issuer;
 
-pub use acs_identity_server::throttle::Operation as ThrottledOperation;
+pub use acs_identity_server::throttle::ThrottleClass;
 pub use issuer::{uuid_like, TestIssuer};
 
 use std::path::{Path, PathBuf};
@@ -44,7 +44,7 @@ impl TestServer {
     /// Starts a service that answers `op` at most `max_requests` times per `window_seconds`
     /// (then 429 with `Retry-After`).
     pub async fn start_throttled(
-        op: acs_identity_server::throttle::Operation,
+        op: ThrottleClass,
         max_requests: u32,
         window_seconds: u32,
     ) -> TestServer {

@@ -617,10 +617,10 @@ async fn validate_token_reports_valid_revoked_deleted_and_malformed() {
 
 #[tokio::test]
 async fn the_client_waits_out_429_and_retries_by_itself() {
-    use acs_identity_testkit::ThrottledOperation;
+    use acs_identity_testkit::ThrottleClass;
     use azure_core::http::RetryOptions;
     // Two tokens per second: five tokens need three windows, so at least one second.
-    let server = TestServer::start_throttled(ThrottledOperation::IssueAccessToken, 2, 1).await;
+    let server = TestServer::start_throttled(ThrottleClass::IssueAccessToken, 2, 1).await;
     let client = https_client(&server);
     let user = client.create_user(None).await.unwrap().into_model().unwrap();
     let started = std::time::Instant::now();

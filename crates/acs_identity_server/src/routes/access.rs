@@ -16,10 +16,8 @@ use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::middleware::map_response;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Extension, Router};
+use axum::Extension;
 use bytes::Bytes;
 use serde::Serialize;
 use serde_json::Value;
@@ -29,8 +27,8 @@ use crate::api::{AccessToken, Identity, IdentityAccessTokenResult, JsonObject};
 use crate::audit::AuditTarget;
 use crate::auth::{bearer_token, read_body, with_principal, Principal};
 use crate::error::ApiError;
-use crate::layers::supported_versions;
-use crate::routes::{api_version, json};
+use crate::operation::Operation;
+use crate::routes::json;
 use crate::serve::Transport;
 use crate::AppState;
 
@@ -41,47 +39,6 @@ const DEFAULT_PAGE: u32 = 100;
 const MAX_PAGE: u32 = 1000;
 /// Most changes one `PATCH /access/entra/assignments` may carry.
 const MAX_PATCH: usize = 1000;
-
-/// Routes authenticated by the caller's own Entra token.
-pub(crate) fn exchange_router() -> Router<AppState> {
-    Router::new()
-        .without_v07_checks()
-        .route(
-            "/access/teamsExtension/:exchangeAccessToken",
-            post(teams_extension_exchange)
-                .layer(map_response(supported_versions(ApiVersion::has_teams_extension))),
-        )
-        .route(
-            "/access/entra/:exchangeAccessToken",
-            post(entra_exchange).layer(map_response(supported_versions(ApiVersion::has_entra))),
-        )
-}
-
-/// Assignment management, behind the Identity API's authentication.
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .without_v07_checks()
-        .route(
-            "/access/teamsExtension/tenants/{tenant_id}/assignments/{object_id}",
-            get(get_teams_assignment)
-                .put(put_teams_assignment)
-                .delete(delete_teams_assignment)
-                .layer(map_response(supported_versions(ApiVersion::has_teams_extension))),
-        )
-        .route(
-            "/access/entra/assignments",
-            get(list_entra_assignments)
-                .patch(patch_entra_assignments)
-                .layer(map_response(supported_versions(ApiVersion::has_entra))),
-        )
-        .route(
-            "/access/entra/assignments/{object_id}",
-            get(get_entra_assignment)
-                .put(put_entra_assignment)
-                .delete(delete_entra_assignment)
-                .layer(map_response(supported_versions(ApiVersion::has_entra))),
-        )
-}
 
 /// A lower-case GUID, or a 400 naming `target`.
 fn guid(value: &str, target: &str) -> Result<String, ApiError> {
@@ -156,25 +113,23 @@ fn as_caller(result: Result<Response, ApiError>, claims: &EntraClaims) -> Respon
 
 /// What both exchanges receive.
 struct Exchange<'a> {
-    uri: &'a Uri,
     headers: &'a HeaderMap,
     transport: Option<Extension<Transport>>,
     body: Body,
 }
 
 impl Exchange<'_> {
-    /// Checks the api-version and the (empty) body, counts the request, and verifies the
-    /// caller's Entra token for `audiences`.
+    /// Checks the (empty) body, counts the request as `op`, and verifies the caller's Entra
+    /// token for `audiences`.
     async fn caller(
         self,
         state: &AppState,
-        served: fn(ApiVersion) -> bool,
+        op: Operation,
         audiences: &[&str],
     ) -> Result<EntraClaims, ApiError> {
-        api_version(self.uri, served)?;
         let body = read_body(self.body, self.headers, state.http().max_body_bytes).await?;
         JsonObject::parse(&body, false)?;
-        state.throttle(crate::throttle::Operation::ExchangeTokens)?;
+        state.throttle(op)?;
         caller(state, self.headers, self.transport, audiences).await
     }
 }
@@ -185,15 +140,15 @@ fn lower(s: &Option<String>) -> String {
 
 /// `POST /access/teamsExtension/:exchangeAccessToken`: an assigned Teams user's or
 /// resource account's Entra token for an ACS token of `8:acs:<resource>_<tenant>_<user>`.
-async fn teams_extension_exchange(
+pub(super) async fn teams_extension_exchange(
     State(state): State<AppState>,
-    uri: Uri,
     headers: HeaderMap,
     transport: Option<Extension<Transport>>,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let request = Exchange { uri: &uri, headers: &headers, transport, body };
-    let claims = request.caller(&state, ApiVersion::has_teams_extension, TEAMS_AUDIENCES).await?;
+    let request = Exchange { headers: &headers, transport, body };
+    let claims =
+        request.caller(&state, Operation::ExchangeTeamsExtensionToken, TEAMS_AUDIENCES).await?;
     Ok(as_caller(teams_extension_token(&state, &claims).await, &claims))
 }
 
@@ -217,15 +172,15 @@ async fn teams_extension_token(
 
 /// `POST /access/entra/:exchangeAccessToken`: an assigned Entra user's token for an ACS
 /// token of `8:acs:<resource>_wf_<tenant>_<user>`.
-async fn entra_exchange(
+pub(super) async fn entra_exchange(
     State(state): State<AppState>,
-    uri: Uri,
     headers: HeaderMap,
     transport: Option<Extension<Transport>>,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let request = Exchange { uri: &uri, headers: &headers, transport, body };
-    let claims = request.caller(&state, ApiVersion::has_entra, ENTRA_EXCHANGE_AUDIENCES).await?;
+    let request = Exchange { headers: &headers, transport, body };
+    let claims =
+        request.caller(&state, Operation::ExchangeEntraToken, ENTRA_EXCHANGE_AUDIENCES).await?;
     Ok(as_caller(entra_token(&state, &claims).await, &claims))
 }
 
@@ -333,12 +288,10 @@ fn principal_type(body: &JsonObject, allowed: &[&str]) -> Result<String, ApiErro
     }
 }
 
-async fn get_teams_assignment(
+pub(super) async fn get_teams_assignment(
     State(state): State<AppState>,
-    uri: Uri,
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    api_version(&uri, ApiVersion::has_teams_extension)?;
     let (tenant, object) = path_pair(path)?;
     let a = state
         .store()
@@ -348,13 +301,11 @@ async fn get_teams_assignment(
     json(StatusCode::OK, &TeamsAssignmentDto::from(a))
 }
 
-async fn put_teams_assignment(
+pub(super) async fn put_teams_assignment(
     State(state): State<AppState>,
-    uri: Uri,
     path: Result<Path<(String, String)>, PathRejection>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    api_version(&uri, ApiVersion::has_teams_extension)?;
     let (tenant_id, object_id) = path_pair(path)?;
     let body = JsonObject::parse(&body, true)?;
     let a = TeamsExtensionAssignment {
@@ -367,12 +318,10 @@ async fn put_teams_assignment(
     json(if created { StatusCode::CREATED } else { StatusCode::OK }, &TeamsAssignmentDto::from(a))
 }
 
-async fn delete_teams_assignment(
+pub(super) async fn delete_teams_assignment(
     State(state): State<AppState>,
-    uri: Uri,
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
-    api_version(&uri, ApiVersion::has_teams_extension)?;
     let (tenant, object) = path_pair(path)?;
     state.store().delete_teams_extension_assignment(&tenant, &object).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -390,12 +339,10 @@ fn entra_request(object_id: String, body: &JsonObject) -> Result<EntraAssignment
     })
 }
 
-async fn get_entra_assignment(
+pub(super) async fn get_entra_assignment(
     State(state): State<AppState>,
-    uri: Uri,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    api_version(&uri, ApiVersion::has_entra)?;
     let object = path_one(path)?;
     let a = state
         .store()
@@ -405,13 +352,11 @@ async fn get_entra_assignment(
     json(StatusCode::OK, &EntraAssignmentDto::from(a))
 }
 
-async fn put_entra_assignment(
+pub(super) async fn put_entra_assignment(
     State(state): State<AppState>,
-    uri: Uri,
     path: Result<Path<String>, PathRejection>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    api_version(&uri, ApiVersion::has_entra)?;
     let object = path_one(path)?;
     let a = entra_request(object.clone(), &JsonObject::parse(&body, true)?)?;
     let created = state.store().update_entra_assignments(vec![(object, Some(a.clone()))]).await?;
@@ -423,12 +368,10 @@ async fn put_entra_assignment(
     json(status, &EntraAssignmentDto::from(a))
 }
 
-async fn delete_entra_assignment(
+pub(super) async fn delete_entra_assignment(
     State(state): State<AppState>,
-    uri: Uri,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
-    api_version(&uri, ApiVersion::has_entra)?;
     let object = path_one(path)?;
     state.store().update_entra_assignments(vec![(object, None)]).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -448,13 +391,13 @@ struct Page {
     next_link: Option<String>,
 }
 
-async fn list_entra_assignments(
+pub(super) async fn list_entra_assignments(
     State(state): State<AppState>,
+    Extension(version): Extension<ApiVersion>,
     uri: Uri,
     headers: HeaderMap,
     transport: Option<Extension<Transport>>,
 ) -> Result<Response, ApiError> {
-    let version = api_version(&uri, ApiVersion::has_entra)?;
     let size = match query_param(&uri, "maxpagesize") {
         None => DEFAULT_PAGE,
         Some(v) => {
@@ -490,12 +433,10 @@ async fn list_entra_assignments(
     )
 }
 
-async fn patch_entra_assignments(
+pub(super) async fn patch_entra_assignments(
     State(state): State<AppState>,
-    uri: Uri,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    api_version(&uri, ApiVersion::has_entra)?;
     let Value::Object(map) = serde_json::from_slice::<Value>(&body).map_err(|e| {
         ApiError::validation(format!("The request body is not valid JSON: {e}."), "body")
     })?

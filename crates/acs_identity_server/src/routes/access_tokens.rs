@@ -8,8 +8,6 @@ use acs_identity_core::token::{InvalidReason, Subject};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::post;
-use axum::Router;
 use bytes::Bytes;
 use time::OffsetDateTime;
 
@@ -19,11 +17,10 @@ use crate::error::ApiError;
 use crate::routes::json;
 use crate::AppState;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new().without_v07_checks().route("/accessTokens/:validate", post(validate))
-}
-
-async fn validate(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+pub(super) async fn validate(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let body = JsonObject::parse(&body, true)?;
     let Some(token) = body.string("token", "token")? else {
         return Err(ApiError::validation("token: The token field is required.", "token"));

@@ -2,8 +2,8 @@
 //! `POST /identities/{id}/:issueAccessToken`, `POST /identities/{id}/:revokeAccessTokens`.
 //!
 //! REST reference: <https://learn.microsoft.com/rest/api/communication/identity/communication-identity>.
-//! Served for every api-version in [`ApiVersion::ALL`]; `GET` and `customId` only in
-//! 2025-03-02-preview.
+//! `GET` and `customId` exist only in 2025-03-02-preview; the operation table
+//! (`crate::operation`) routes these handlers and checks the api-version first.
 
 use acs_identity_core::id::{parse_identity, ParsedIdentity, UserId};
 use acs_identity_core::store::{IdentityRecord, NewIdentity};
@@ -12,11 +12,9 @@ use acs_identity_core::token::IssuedToken;
 use acs_identity_core::{ApiVersion, Scopes, TokenLifetime};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, Uri};
-use axum::middleware::map_response;
+use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::post;
-use axum::{Extension, Router};
+use axum::Extension;
 use bytes::Bytes;
 use time::OffsetDateTime;
 
@@ -26,34 +24,10 @@ use crate::api::{
 use crate::audit::{AuditOperation, AuditTarget};
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::layers::supported_versions;
-use crate::routes::{api_version, json};
-use crate::throttle::Operation;
+use crate::operation::Operation;
+use crate::routes::json;
+use crate::throttle::ThrottleClass;
 use crate::AppState;
-
-fn all(_: ApiVersion) -> bool {
-    true
-}
-
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .without_v07_checks()
-        .route("/identities", post(create).layer(map_response(supported_versions(all))))
-        .route(
-            "/identities/{id}",
-            axum::routing::delete(delete)
-                .get(get_identity)
-                .layer(map_response(supported_versions(all))),
-        )
-        .route(
-            "/identities/{id}/:issueAccessToken",
-            post(issue_token).layer(map_response(supported_versions(all))),
-        )
-        .route(
-            "/identities/{id}/:revokeAccessTokens",
-            post(revoke).layer(map_response(supported_versions(all))),
-        )
-}
 
 /// The user named by the path, or ACS's 401 for anything that is not ours.
 fn user_from_path(
@@ -138,13 +112,12 @@ fn issue(
 }
 
 /// `POST /identities`: 201 with the identity, and a token when scopes were asked for.
-async fn create(
+pub(super) async fn create(
     State(state): State<AppState>,
+    Extension(version): Extension<ApiVersion>,
     principal: Option<Extension<Principal>>,
-    uri: Uri,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let version = api_version(&uri, all)?;
     let body = JsonObject::parse(&body, false)?;
     let scopes = Scopes::from_create_request(
         body.string_list("createTokenWithScopes", "createTokenWithScopes")?.as_deref(),
@@ -152,11 +125,11 @@ async fn create(
     )?;
     let lifetime = lifetime(&body, version)?;
     let custom_id = custom_id(&body, version)?;
-    state.throttle(if scopes.is_some() {
-        Operation::CreateUserAndToken
+    if scopes.is_some() {
+        state.throttle_class(ThrottleClass::CreateUserAndToken)?;
     } else {
-        Operation::CreateIdentity
-    })?;
+        state.throttle(Operation::CreateIdentity)?;
+    }
     let now = state.clock().now();
     let created = state
         .store()
@@ -184,26 +157,24 @@ async fn create(
 }
 
 /// `GET /identities/{id}` (2025-03-02-preview).
-async fn get_identity(
+pub(super) async fn get_identity(
     State(state): State<AppState>,
-    uri: Uri,
+    Extension(version): Extension<ApiVersion>,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    let version = api_version(&uri, ApiVersion::has_custom_id)?;
     let user = user_from_path(&state, path)?;
     let record = live(&state, state.store().get_identity(user).await?)?;
     json(StatusCode::OK, &identity_dto(&state, &record, version))
 }
 
 /// `POST /identities/{id}/:issueAccessToken`: 200 `{token, expiresOn}`.
-async fn issue_token(
+pub(super) async fn issue_token(
     State(state): State<AppState>,
+    Extension(version): Extension<ApiVersion>,
     principal: Option<Extension<Principal>>,
-    uri: Uri,
     path: Result<Path<String>, PathRejection>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let version = api_version(&uri, all)?;
     let body = JsonObject::parse(&body, false)?;
     let scopes = Scopes::from_request(body.string_list("scopes", "Scopes")?.as_deref(), version)?;
     let lifetime = lifetime(&body, version)?;
@@ -215,12 +186,10 @@ async fn issue_token(
 }
 
 /// `POST /identities/{id}/:revokeAccessTokens`: 204; every earlier token stops validating.
-async fn revoke(
+pub(super) async fn revoke(
     State(state): State<AppState>,
-    uri: Uri,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
-    api_version(&uri, all)?;
     let user = user_from_path(&state, path)?;
     state.throttle(Operation::RevokeAccessTokens)?;
     live(&state, state.store().revoke_tokens(user).await?)?;
@@ -228,12 +197,10 @@ async fn revoke(
 }
 
 /// `DELETE /identities/{id}`: 204, also when it was already deleted.
-async fn delete(
+pub(super) async fn delete(
     State(state): State<AppState>,
-    uri: Uri,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
-    api_version(&uri, all)?;
     let user = user_from_path(&state, path)?;
     state.throttle(Operation::DeleteIdentity)?;
     let now = state.clock().now();

@@ -1,4 +1,5 @@
-//! The router: one module per group of ACS routes.
+//! The router, built from the operation table (`crate::operation`): one module of handlers
+//! per group of ACS routes.
 
 mod access;
 mod access_tokens;
@@ -9,32 +10,31 @@ mod well_known;
 
 use acs_identity_core::hmac::percent_decode;
 use acs_identity_core::ApiVersion;
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode, Uri};
-use axum::middleware::{from_fn, from_fn_with_state};
+use axum::middleware::{from_fn, from_fn_with_state, map_response, Next};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::Router;
 use serde::Serialize;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::error::ApiError;
+use crate::operation::{Auth, Operation};
 use crate::{audit, auth, layers, limits, AppState};
 
-/// The whole service: authenticated ACS routes, health, JWKS, and ACS-style 404/405.
+/// The whole service: the operations of [`Operation::ALL`], health, JWKS, the OpenAPI
+/// documents, and ACS-style 404/405.
 pub fn app(state: AppState) -> Router {
     // ACS action routes start with ':'; every router that (re)registers them must opt out
     // of axum's v0.7 path-syntax check: merging a router that has the check turns it back on.
-    let api = Router::new()
-        .without_v07_checks()
-        .merge(identities::router())
-        .merge(access_tokens::router())
-        .merge(teams_user::router())
-        .merge(access::router())
+    let api = operations(Auth::Resource)
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
     let routes = Router::new()
         .without_v07_checks()
         .merge(well_known::router())
         .merge(openapi::router())
-        .merge(access::exchange_router())
+        .merge(operations(Auth::EndUser))
         .merge(api)
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() });
@@ -52,6 +52,82 @@ pub fn app(state: AppState) -> Router {
             .into_response()
         }))
         .with_state(state)
+}
+
+/// The handler of each operation.
+fn endpoint(op: Operation) -> MethodRouter<AppState> {
+    let method = MethodFilter::try_from(op.spec().method.clone())
+        .unwrap_or_else(|_| unreachable!("the operation table uses standard methods only"));
+    match op {
+        Operation::CreateIdentity => on(method, identities::create),
+        Operation::GetIdentity => on(method, identities::get_identity),
+        Operation::DeleteIdentity => on(method, identities::delete),
+        Operation::IssueAccessToken => on(method, identities::issue_token),
+        Operation::RevokeAccessTokens => on(method, identities::revoke),
+        Operation::ExchangeTeamsUserToken => on(method, teams_user::exchange),
+        Operation::ValidateAccessToken => on(method, access_tokens::validate),
+        Operation::ExchangeTeamsExtensionToken => on(method, access::teams_extension_exchange),
+        Operation::GetTeamsExtensionAssignment => on(method, access::get_teams_assignment),
+        Operation::PutTeamsExtensionAssignment => on(method, access::put_teams_assignment),
+        Operation::DeleteTeamsExtensionAssignment => on(method, access::delete_teams_assignment),
+        Operation::ExchangeEntraToken => on(method, access::entra_exchange),
+        Operation::ListEntraAssignments => on(method, access::list_entra_assignments),
+        Operation::PatchEntraAssignments => on(method, access::patch_entra_assignments),
+        Operation::GetEntraAssignment => on(method, access::get_entra_assignment),
+        Operation::PutEntraAssignment => on(method, access::put_entra_assignment),
+        Operation::DeleteEntraAssignment => on(method, access::delete_entra_assignment),
+    }
+}
+
+/// The routes of every operation authenticated by `auth`: one per path, each method's
+/// handler behind the `api-version` check of its operation, and every answer on a
+/// versioned path (405 included) with `api-supported-versions`.
+fn operations(auth: Auth) -> Router<AppState> {
+    let mut paths: Vec<&'static str> = Vec::new();
+    for op in Operation::ALL.into_iter().filter(|op| op.spec().auth == auth) {
+        if !paths.contains(&op.spec().path) {
+            paths.push(op.spec().path);
+        }
+    }
+    let mut router = Router::new().without_v07_checks();
+    for path in paths {
+        let ops: Vec<Operation> =
+            Operation::ALL.into_iter().filter(|op| op.spec().path == path).collect();
+        let mut methods = MethodRouter::new();
+        for &op in &ops {
+            let handler = endpoint(op);
+            methods = methods.merge(match op.spec().versions {
+                Some(_) => handler.route_layer(from_fn_with_state(op, check_api_version)),
+                None => handler,
+            });
+        }
+        let served: Vec<ApiVersion> = ApiVersion::ALL
+            .into_iter()
+            .filter(|&v| ops.iter().any(|op| op.spec().versions.is_some_and(|gate| gate(v))))
+            .collect();
+        if !served.is_empty() {
+            methods = methods.layer(map_response(layers::supported_versions(&served)));
+        }
+        router = router.route(path, methods);
+    }
+    router
+}
+
+/// Route layer: answers ACS's 400 unless the request's `api-version` serves `op`, and hands
+/// the version to the handler as an `Extension<ApiVersion>`.
+async fn check_api_version(
+    State(op): State<Operation>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let served = op.spec().versions.unwrap_or(ApiVersion::any);
+    match api_version(request.uri(), served) {
+        Ok(version) => {
+            request.extensions_mut().insert(version);
+            next.run(request).await
+        }
+        Err(e) => e.into_response(),
+    }
 }
 
 /// Reads and checks `api-version` against what the route serves.

@@ -8,31 +8,22 @@
 use acs_identity_core::entra::{EntraError, TEAMS_AUDIENCES};
 use acs_identity_core::ApiVersion;
 use axum::extract::State;
-use axum::http::{StatusCode, Uri};
-use axum::middleware::map_response;
+use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::post;
-use axum::Router;
+use axum::Extension;
 use bytes::Bytes;
 
 use crate::api::{AccessToken, JsonObject};
 use crate::audit::AuditTarget;
 use crate::error::ApiError;
-use crate::layers::supported_versions;
-use crate::routes::{api_version, json};
+use crate::operation::Operation;
+use crate::routes::json;
 use crate::AppState;
 
 /// Scopes a Teams user token must carry at least one of.
 const TEAMS_SCOPES: &[&str] = &["Teams.ManageCalls", "Teams.ManageChats"];
 /// `scp` of ACS tokens for Teams users.
 const TEAMS_SCP: u32 = 780;
-
-pub(crate) fn router() -> Router<AppState> {
-    Router::new().without_v07_checks().route(
-        "/teamsUser/:exchangeAccessToken",
-        post(exchange).layer(map_response(supported_versions(ApiVersion::has_teams_user_exchange))),
-    )
-}
 
 fn required(body: &JsonObject, name: &str, target: &'static str) -> Result<String, ApiError> {
     match body.string(name, target)? {
@@ -43,12 +34,11 @@ fn required(body: &JsonObject, name: &str, target: &'static str) -> Result<Strin
     }
 }
 
-async fn exchange(
+pub(super) async fn exchange(
     State(state): State<AppState>,
-    uri: Uri,
+    Extension(version): Extension<ApiVersion>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let version = api_version(&uri, ApiVersion::has_teams_user_exchange)?;
     let body = JsonObject::parse(&body, true)?;
     let expected = if version.teams_exchange_requires_app_and_user() {
         Some((required(&body, "appId", "AppId")?, required(&body, "userId", "UserId")?))
@@ -57,7 +47,7 @@ async fn exchange(
     };
     // An absent, empty, expired or otherwise invalid token is ACS's 401, not a 400.
     let token = body.string("token", "token").ok().flatten().unwrap_or_default();
-    state.throttle(crate::throttle::Operation::ExchangeTokens)?;
+    state.throttle(Operation::ExchangeTeamsUserToken)?;
     let now = state.clock().now();
     let (claims, cloud) = state.entra().verify(token.trim(), TEAMS_AUDIENCES, now).await.map_err(
         |e: EntraError| {

@@ -105,12 +105,13 @@ async fn odd_but_valid_input_never_5xx() {
 
 #[tokio::test]
 async fn throttled_operations_get_429_with_retry_after() {
-    use acs_identity_server::throttle::{Limit, Operation};
+    use acs_identity_server::throttle::{Limit, ThrottleClass};
     let s = TestServer::start_with(
         |c| {
-            c.throttle
-                .limits
-                .insert(Operation::IssueAccessToken, Limit { window_seconds: 60, max_requests: 3 });
+            c.throttle.limits.insert(
+                ThrottleClass::IssueAccessToken,
+                Limit { window_seconds: 60, max_requests: 3 },
+            );
         },
         std::sync::Arc::new(acs_identity_core::SystemClock),
     )

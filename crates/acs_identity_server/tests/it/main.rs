@@ -10,5 +10,6 @@ mod lifecycle;
 mod limits;
 mod log_secrets;
 mod openapi;
+mod operations;
 mod rotation;
 mod tokens;
