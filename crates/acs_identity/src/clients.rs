@@ -103,9 +103,9 @@ impl fmt::Debug for CommunicationIdentityClient {
     }
 }
 
-/// Identity API features that older (or newer) api-versions do not have.
-#[derive(Clone, Copy, Debug)]
-enum Feature {
+/// Identity API features that not every api-version has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Feature {
     TeamsUserExchange,
     CustomExpiry,
     CustomId,
@@ -114,23 +114,45 @@ enum Feature {
     EntraAccess,
 }
 
+/// The known api-versions a feature exists in, as the service's operation table says it:
+/// from a version on, or in one preview only.
+#[derive(Clone, Copy, Debug)]
+enum Availability {
+    Since(&'static str),
+    Only(&'static str),
+}
+
 impl Feature {
-    /// Known api-versions that lack the feature; unknown versions are passed to the service.
-    fn unsupported_in(self) -> &'static [&'static str] {
+    #[cfg(test)]
+    pub(crate) const ALL: [Feature; 6] = [
+        Feature::TeamsUserExchange,
+        Feature::CustomExpiry,
+        Feature::CustomId,
+        Feature::GetUserDetail,
+        Feature::TeamsExtension,
+        Feature::EntraAccess,
+    ];
+
+    fn availability(self) -> Availability {
         match self {
-            Self::TeamsUserExchange => &["2021-03-07"],
-            Self::CustomExpiry => &["2021-03-07", "2022-06-01"],
-            Self::TeamsExtension => &["2021-03-07", "2022-06-01", "2022-10-01", "2023-10-01"],
-            Self::CustomId | Self::GetUserDetail | Self::EntraAccess => &[
-                "2021-03-07",
-                "2022-06-01",
-                "2022-10-01",
-                "2023-10-01",
-                "2025-06-30",
-                "2026-07-22",
-                "2026-09-23",
-            ],
+            Self::TeamsUserExchange => Availability::Since("2022-06-01"),
+            Self::CustomExpiry => Availability::Since("2022-10-01"),
+            Self::TeamsExtension => Availability::Since("2025-03-02-preview"),
+            Self::CustomId | Self::GetUserDetail | Self::EntraAccess => {
+                Availability::Only("2025-03-02-preview")
+            }
         }
+    }
+
+    /// Whether `version` has the feature; `None` for a version this client does not know,
+    /// which is passed to the service as it is.
+    pub(crate) fn exists_in(self, version: &str) -> Option<bool> {
+        let position = |v: &str| SUPPORTED_API_VERSIONS.iter().position(|s| *s == v);
+        let at = position(version)?;
+        Some(match self.availability() {
+            Availability::Since(first) => position(first).is_some_and(|first| at >= first),
+            Availability::Only(only) => version == only,
+        })
     }
 
     fn describe(self) -> &'static str {
@@ -474,7 +496,7 @@ impl CommunicationIdentityClient {
     }
 
     fn require(&self, feature: Feature) -> azure_core::Result<()> {
-        if feature.unsupported_in().contains(&self.api_version.as_str()) {
+        if feature.exists_in(&self.api_version) == Some(false) {
             return Err(Error::with_message(
                 ErrorKind::Other,
                 format!(

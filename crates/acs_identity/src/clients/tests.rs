@@ -1091,3 +1091,37 @@ async fn entra_assignment_pages_follow_next_link_on_the_clients_endpoint() {
         assert_signed(request);
     }
 }
+
+/// The client's version gates say what the service's operation table says, for every version
+/// the client knows; every known version is one the service serves.
+#[test]
+fn feature_gates_match_the_service_for_every_known_version() {
+    use acs_identity_core::ApiVersion;
+    use acs_identity_server::operation::Operation;
+
+    for &known in SUPPORTED_API_VERSIONS {
+        let version: ApiVersion = known.parse().expect("a version the service serves");
+        for feature in Feature::ALL {
+            let service = match feature {
+                Feature::TeamsUserExchange => version.teams_exchange_requires_app_and_user(),
+                Feature::CustomExpiry => version.has_custom_expiry(),
+                Feature::CustomId => version.has_custom_id(),
+                Feature::GetUserDetail => Operation::GetIdentity.spec().serves(version),
+                Feature::TeamsExtension => {
+                    Operation::PutTeamsExtensionAssignment.spec().serves(version)
+                }
+                Feature::EntraAccess => Operation::PutEntraAssignment.spec().serves(version),
+            };
+            assert_eq!(feature.exists_in(known), Some(service), "{feature:?} in {known}");
+        }
+    }
+    // Oldest first, like the service's list, so "from a version on" is a comparison.
+    let served: Vec<&str> = ApiVersion::ALL.into_iter().map(ApiVersion::as_str).collect();
+    let positions: Vec<usize> = SUPPORTED_API_VERSIONS
+        .iter()
+        .map(|v| served.iter().position(|s| s == v).unwrap())
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{SUPPORTED_API_VERSIONS:?}");
+    assert_eq!(SUPPORTED_API_VERSIONS.last(), Some(&DEFAULT_API_VERSION));
+    assert_eq!(Feature::CustomId.exists_in("2099-01-01"), None);
+}
