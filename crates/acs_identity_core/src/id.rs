@@ -8,6 +8,8 @@ use std::str::FromStr;
 
 use uuid::Uuid;
 
+use crate::entra::Cloud;
+
 /// The immutable id of the communication resource (a GUID).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ResourceId(Uuid);
@@ -80,6 +82,95 @@ impl fmt::Display for UserId {
     }
 }
 
+/// An identity the token exchanges issue tokens for. Its ids are kept lower-case, as ACS
+/// writes them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExchangedIdentity {
+    /// A Teams user (`/teamsUser/:exchangeAccessToken`): `8:orgid:<object id>`, or
+    /// `8:dod:`/`8:gcch:` for users of those clouds.
+    TeamsUser {
+        /// The cloud of the user's tenant.
+        cloud: Cloud,
+        /// The user's Entra object id.
+        object_id: String,
+    },
+    /// A Teams Phone extensibility user or resource account:
+    /// `8:acs:<resource>_<tenant id>_<object id>`.
+    TeamsExtensionUser {
+        /// The user's Entra tenant.
+        tenant_id: String,
+        /// The user's Entra object id.
+        object_id: String,
+    },
+    /// An Entra user with user access: `8:acs:<resource>_wf_<tenant id>_<object id>`.
+    EntraUser {
+        /// The user's Entra tenant.
+        tenant_id: String,
+        /// The user's Entra object id.
+        object_id: String,
+    },
+}
+
+impl ExchangedIdentity {
+    /// A Teams user of `cloud`.
+    pub fn teams_user(cloud: Cloud, object_id: &str) -> Self {
+        ExchangedIdentity::TeamsUser { cloud, object_id: object_id.to_ascii_lowercase() }
+    }
+
+    /// A Teams Phone extensibility user.
+    pub fn teams_extension_user(tenant_id: &str, object_id: &str) -> Self {
+        ExchangedIdentity::TeamsExtensionUser {
+            tenant_id: tenant_id.to_ascii_lowercase(),
+            object_id: object_id.to_ascii_lowercase(),
+        }
+    }
+
+    /// An Entra user with user access.
+    pub fn entra_user(tenant_id: &str, object_id: &str) -> Self {
+        ExchangedIdentity::EntraUser {
+            tenant_id: tenant_id.to_ascii_lowercase(),
+            object_id: object_id.to_ascii_lowercase(),
+        }
+    }
+
+    /// The `skypeid` claim: the raw id without `8:`.
+    pub fn skype_id(&self, resource: ResourceId) -> String {
+        match self {
+            ExchangedIdentity::TeamsUser { cloud, object_id } => {
+                format!("{}:{object_id}", cloud.teams_prefix())
+            }
+            ExchangedIdentity::TeamsExtensionUser { tenant_id, object_id } => {
+                format!("acs:{resource}_{tenant_id}_{object_id}")
+            }
+            ExchangedIdentity::EntraUser { tenant_id, object_id } => {
+                format!("acs:{resource}_wf_{tenant_id}_{object_id}")
+            }
+        }
+    }
+
+    /// The raw id.
+    pub fn raw_id(&self, resource: ResourceId) -> String {
+        format!("8:{}", self.skype_id(resource))
+    }
+
+    /// Whether `raw` is an id the exchanges issue tokens for (for `resource`'s own
+    /// Teams extension and Entra users).
+    pub fn is_exchanged(raw: &str, resource: ResourceId) -> bool {
+        if [Cloud::Public, Cloud::Dod, Cloud::Gcch].iter().any(|cloud| {
+            raw.strip_prefix("8:")
+                .and_then(|r| r.strip_prefix(cloud.teams_prefix()))
+                .and_then(|r| r.strip_prefix(':'))
+                .is_some_and(|rest| !rest.is_empty())
+        }) {
+            return true;
+        }
+        raw.strip_prefix("8:acs:")
+            .and_then(|rest| rest.strip_prefix(&resource.to_string()))
+            .and_then(|rest| rest.strip_prefix('_'))
+            .is_some_and(|rest| rest.split('_').count() >= 2)
+    }
+}
+
 /// What an identity id in a request path refers to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ParsedIdentity {
@@ -126,6 +217,48 @@ mod tests {
 
     fn resource() -> ResourceId {
         "2dee53b4-368b-45b4-ab52-8493fb117652".parse().unwrap()
+    }
+
+    #[test]
+    fn exchanged_identities_have_acs_shapes_and_are_recognised() {
+        let (tid, oid) =
+            ("C70D068C-2F32-484D-9455-73070CD5AADD", "B27B64B9-39D2-44A3-869D-67700B74E805");
+        let r = resource();
+        let cases = [
+            (
+                ExchangedIdentity::teams_user(Cloud::Public, oid),
+                format!("8:orgid:{}", oid.to_ascii_lowercase()),
+            ),
+            (
+                ExchangedIdentity::teams_user(Cloud::Dod, oid),
+                format!("8:dod:{}", oid.to_ascii_lowercase()),
+            ),
+            (
+                ExchangedIdentity::teams_user(Cloud::Gcch, oid),
+                format!("8:gcch:{}", oid.to_ascii_lowercase()),
+            ),
+            (
+                ExchangedIdentity::teams_extension_user(tid, oid),
+                format!("8:acs:{r}_{}_{}", tid.to_ascii_lowercase(), oid.to_ascii_lowercase()),
+            ),
+            (
+                ExchangedIdentity::entra_user(tid, oid),
+                format!("8:acs:{r}_wf_{}_{}", tid.to_ascii_lowercase(), oid.to_ascii_lowercase()),
+            ),
+        ];
+        for (identity, raw) in cases {
+            assert_eq!(identity.raw_id(r), raw);
+            assert_eq!(identity.skype_id(r), raw[2..]);
+            assert!(ExchangedIdentity::is_exchanged(&raw, r), "{raw}");
+            assert_eq!(parse_identity(&raw, r), ParsedIdentity::NotOwned, "{raw}");
+            let other = ResourceId::generate();
+            if raw.starts_with("8:acs:") {
+                assert!(!ExchangedIdentity::is_exchanged(&identity.raw_id(other), r), "{raw}");
+            }
+        }
+        for not in ["8:orgid:", "8:acs:x", "orgid:abc", "8:spool:abc", ""] {
+            assert!(!ExchangedIdentity::is_exchanged(not, r), "{not}");
+        }
     }
 
     #[test]

@@ -64,6 +64,11 @@ impl IdentityRecord {
     pub fn is_live(&self) -> bool {
         self.deleted_at.is_none()
     }
+
+    /// What its tokens' validity depends on.
+    pub fn state(&self) -> crate::token::IdentityState {
+        crate::token::IdentityState { generation: self.generation, deleted: !self.is_live() }
+    }
 }
 
 /// A request to create an identity.

@@ -26,11 +26,13 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::id::{ResourceId, UserId};
+use crate::id::{ExchangedIdentity, ResourceId, UserId};
 use crate::scope::{Scopes, TokenLifetime};
 
-/// The `scp` value of every ACS user token.
+/// The `scp` value of every ACS user token, and of the Teams extension and Entra users'.
 pub const ACS_SCP: u32 = 1792;
+/// The `scp` value of the tokens of Teams users (`8:orgid:…`).
+pub const TEAMS_USER_SCP: u32 = 780;
 
 /// A JWS algorithm the service signs with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -392,78 +394,129 @@ impl TokenIssuer {
         &self.key
     }
 
-    /// Issues a token for any subject: `skypeid` is the raw id without `8:`, and the
-    /// token expires at `expires_on` exactly (used by the token exchanges).
-    pub fn issue_subject(
-        &self,
-        skypeid: String,
-        scp: u32,
-        acs_scope: String,
-        now: OffsetDateTime,
-        expires_on: OffsetDateTime,
-    ) -> Result<IssuedToken, KeyError> {
-        let iat = now.unix_timestamp();
-        let claims = AcsClaims {
-            skypeid,
-            scp,
-            csi: iat.to_string(),
-            exp: expires_on.unix_timestamp(),
-            rgn: self.location.region.clone(),
-            acs_scope,
-            resource_id: self.resource.to_string(),
-            resource_location: self.location.name.clone(),
-            iat,
-            gen: 0,
-            akv: None,
-        };
-        Ok(IssuedToken { token: self.key.sign_claims(&claims)?, expires_on })
-    }
-
     /// The resource.
     pub fn resource(&self) -> ResourceId {
         self.resource
     }
 
-    /// Issues a token for `user`.
-    pub fn issue(
-        &self,
-        user: UserId,
-        scopes: &Scopes,
-        lifetime: TokenLifetime,
-        now: OffsetDateTime,
-        generation: u64,
-    ) -> Result<IssuedToken, KeyError> {
-        self.issue_with_key(user, scopes, lifetime, now, generation, None)
+    /// Issues the token `request` describes.
+    pub fn issue(&self, request: TokenRequest) -> Result<IssuedToken, KeyError> {
+        let expires_on = request.expires_on;
+        Ok(IssuedToken { token: self.key.sign_claims(&self.claims(request))?, expires_on })
     }
 
-    /// Issues a token for `user`, recording the access key (`<name>.<version>`) that signed
-    /// the request.
-    pub fn issue_with_key(
-        &self,
-        user: UserId,
-        scopes: &Scopes,
-        lifetime: TokenLifetime,
-        now: OffsetDateTime,
-        generation: u64,
-        access_key: Option<String>,
-    ) -> Result<IssuedToken, KeyError> {
-        let expires_on = now + lifetime.duration();
-        let iat = now.unix_timestamp();
-        let claims = AcsClaims {
-            skypeid: user.skype_id(self.resource),
-            scp: ACS_SCP,
+    /// The claims of a token, in ACS's order.
+    fn claims(&self, request: TokenRequest) -> AcsClaims {
+        let iat = request.now.unix_timestamp();
+        let (skypeid, generation) = match &request.subject {
+            TokenSubject::User { user, generation } => (user.skype_id(self.resource), *generation),
+            TokenSubject::Exchanged(identity) => (identity.skype_id(self.resource), 0),
+        };
+        AcsClaims {
+            skypeid,
+            scp: request.scp,
             csi: iat.to_string(),
-            exp: expires_on.unix_timestamp(),
+            exp: request.expires_on.unix_timestamp(),
             rgn: self.location.region.clone(),
-            acs_scope: scopes.claim(),
+            acs_scope: request.acs_scope,
             resource_id: self.resource.to_string(),
             resource_location: self.location.name.clone(),
             iat,
             gen: generation,
-            akv: access_key,
-        };
-        Ok(IssuedToken { token: self.key.sign_claims(&claims)?, expires_on })
+            akv: request.access_key,
+        }
     }
+}
+
+/// Whom a token is issued to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenSubject {
+    /// A user of the resource, at its current revocation generation.
+    User {
+        /// The user.
+        user: UserId,
+        /// The identity's generation, recorded in `gen`.
+        generation: u64,
+    },
+    /// An identity a token exchange issues for (no revocation generation).
+    Exchanged(ExchangedIdentity),
+}
+
+/// A token to issue: [`TokenRequest::user`] or [`TokenRequest::exchanged`].
+#[derive(Clone, Debug)]
+pub struct TokenRequest {
+    subject: TokenSubject,
+    scp: u32,
+    acs_scope: String,
+    now: OffsetDateTime,
+    expires_on: OffsetDateTime,
+    access_key: Option<String>,
+}
+
+impl TokenRequest {
+    /// A token for a user of the resource with `scopes`, valid for `lifetime` from `now`.
+    pub fn user(
+        user: UserId,
+        generation: u64,
+        scopes: &Scopes,
+        lifetime: TokenLifetime,
+        now: OffsetDateTime,
+    ) -> Self {
+        TokenRequest {
+            subject: TokenSubject::User { user, generation },
+            scp: ACS_SCP,
+            acs_scope: scopes.claim(),
+            now,
+            expires_on: now + lifetime.duration(),
+            access_key: None,
+        }
+    }
+
+    /// A token for an exchanged identity, expiring at `expires_on` exactly (when the Entra
+    /// token it was exchanged for does, at most 24 hours from `now`). Its `scp` and scopes
+    /// are those ACS gives each kind: Teams users 780 with `voip,chat`, Teams extension users
+    /// 1792 with `voip`, Entra users 1792 with `voip,chat`.
+    pub fn exchanged(
+        identity: ExchangedIdentity,
+        now: OffsetDateTime,
+        expires_on: OffsetDateTime,
+    ) -> Self {
+        let (scp, acs_scope) = match identity {
+            ExchangedIdentity::TeamsUser { .. } => (TEAMS_USER_SCP, "voip,chat"),
+            ExchangedIdentity::TeamsExtensionUser { .. } => (ACS_SCP, "voip"),
+            ExchangedIdentity::EntraUser { .. } => (ACS_SCP, "voip,chat"),
+        };
+        let expires_on = expires_on.min(now + time::Duration::hours(24));
+        TokenRequest {
+            subject: TokenSubject::Exchanged(identity),
+            scp,
+            acs_scope: acs_scope.to_owned(),
+            now,
+            expires_on,
+            access_key: None,
+        }
+    }
+
+    /// Records the access key (`<name>.<version>`) that signed the request issuing the
+    /// token: regenerating that key revokes it.
+    pub fn with_access_key(mut self, stamp: Option<String>) -> Self {
+        self.access_key = stamp;
+        self
+    }
+
+    /// When the token will expire.
+    pub fn expires_on(&self) -> OffsetDateTime {
+        self.expires_on
+    }
+}
+
+/// What the store holds of a user, as far as its tokens are concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IdentityState {
+    /// Revocation generation: tokens with a lower `gen` are revoked.
+    pub generation: u64,
+    /// Deleted: every token is invalid.
+    pub deleted: bool,
 }
 
 /// Why a token failed verification (the `reason` of the validation endpoint).
@@ -523,6 +576,29 @@ pub struct VerifiedToken {
     pub subject: Subject,
     /// The claims.
     pub claims: AcsClaims,
+}
+
+impl VerifiedToken {
+    /// Whether the token was issued through an access key that is no longer in force
+    /// (regenerated): then it is revoked. `is_current` tells whether a key stamp
+    /// (`<name>.<version>`) is still in force; tokens issued through Entra carry none.
+    pub fn key_revoked(&self, is_current: impl Fn(&str) -> bool) -> bool {
+        self.claims.akv.as_deref().is_some_and(|stamp| !is_current(stamp))
+    }
+
+    /// The verdict on a user's token given what the store holds of the user (`None`: not
+    /// found, a foreign token); exchanged identities are not revoked this way.
+    pub fn standing(&self, identity: Option<IdentityState>) -> Result<(), InvalidReason> {
+        if let Subject::Exchanged(_) = self.subject {
+            return Ok(());
+        }
+        match identity {
+            None => Err(InvalidReason::Foreign),
+            Some(state) if state.deleted => Err(InvalidReason::Deleted),
+            Some(state) if self.claims.gen < state.generation => Err(InvalidReason::Revoked),
+            Some(_) => Ok(()),
+        }
+    }
 }
 
 /// Longest token accepted for verification.
@@ -594,7 +670,9 @@ impl TokenVerifier {
         let raw = format!("8:{}", claims.skypeid);
         let subject = match crate::id::parse_identity(&raw, resource) {
             crate::id::ParsedIdentity::Ours(u) => Subject::User(u),
-            crate::id::ParsedIdentity::NotOwned if is_exchanged_for(&raw, resource) => {
+            crate::id::ParsedIdentity::NotOwned
+                if ExchangedIdentity::is_exchanged(&raw, resource) =>
+            {
                 Subject::Exchanged(raw)
             }
             crate::id::ParsedIdentity::NotOwned => return Err(InvalidReason::Foreign),
@@ -604,21 +682,6 @@ impl TokenVerifier {
         }
         Ok(VerifiedToken { subject, claims })
     }
-}
-
-/// Raw ids the exchanges issue tokens for: Teams users, and Teams extension or Entra
-/// users of this resource.
-fn is_exchanged_for(raw: &str, resource: ResourceId) -> bool {
-    if ["8:orgid:", "8:dod:", "8:gcch:"]
-        .iter()
-        .any(|p| raw.strip_prefix(p).is_some_and(|rest| !rest.is_empty()))
-    {
-        return true;
-    }
-    raw.strip_prefix("8:acs:")
-        .and_then(|rest| rest.strip_prefix(&resource.to_string()))
-        .and_then(|rest| rest.strip_prefix('_'))
-        .is_some_and(|rest| rest.split('_').count() >= 2)
 }
 
 #[cfg(test)]
@@ -645,7 +708,9 @@ mod tests {
         for alg in [SigningAlgorithm::Es256, SigningAlgorithm::Rs256, SigningAlgorithm::EdDsa] {
             let (iss, resource) = issuer(alg);
             let user = UserId::generate();
-            let t = iss.issue(user, &scopes(), TokenLifetime::DEFAULT, NOW, 3).unwrap();
+            let t = iss
+                .issue(TokenRequest::user(user, 3, &scopes(), TokenLifetime::DEFAULT, NOW))
+                .unwrap();
             let verifier = TokenVerifier::new(vec![iss.key().public_key().clone()]);
             let v = verifier.verify(&t.token, resource, NOW).unwrap();
             assert_eq!(v.subject, Subject::User(user));
@@ -686,7 +751,7 @@ mod tests {
             let scopes = Scopes::new(picked.iter().copied()).unwrap();
             let lifetime = TokenLifetime::from_request(Some(minutes)).unwrap();
             let now = OffsetDateTime::from_unix_timestamp(seconds).unwrap();
-            let t = iss.issue_with_key(user, &scopes, lifetime, now, generation, stamp.clone()).unwrap();
+            let t = iss.issue(TokenRequest::user(user, generation, &scopes, lifetime, now).with_access_key(stamp.clone())).unwrap();
             let v = verifier.verify(&t.token, resource, now).unwrap();
             proptest::prop_assert_eq!(v.subject, Subject::User(user));
             proptest::prop_assert_eq!(&v.claims.acs_scope, &scopes.claim());
@@ -705,7 +770,15 @@ mod tests {
     #[test]
     fn claims_are_in_acs_order() {
         let (iss, _) = issuer(SigningAlgorithm::Es256);
-        let t = iss.issue(UserId::generate(), &scopes(), TokenLifetime::DEFAULT, NOW, 0).unwrap();
+        let t = iss
+            .issue(TokenRequest::user(
+                UserId::generate(),
+                0,
+                &scopes(),
+                TokenLifetime::DEFAULT,
+                NOW,
+            ))
+            .unwrap();
         let payload =
             String::from_utf8(URL_SAFE_NO_PAD.decode(t.token.split('.').nth(1).unwrap()).unwrap())
                 .unwrap();
@@ -732,13 +805,13 @@ mod tests {
         let (iss, _) = issuer(SigningAlgorithm::Es256);
         for minutes in [60, 61, 1439, 1440] {
             let t = iss
-                .issue(
+                .issue(TokenRequest::user(
                     UserId::generate(),
+                    12345,
                     &Scopes::new([Scope::ChatJoinLimited]).unwrap(),
                     TokenLifetime::from_request(Some(minutes)).unwrap(),
                     NOW,
-                    12345,
-                )
+                ))
                 .unwrap();
             let p = t.token.split('.').nth(1).unwrap();
             assert!(!p.contains('-') && !p.contains('_'), "{p}");
@@ -758,13 +831,13 @@ mod tests {
         let (iss, resource) = issuer(SigningAlgorithm::Es256);
         let verifier = TokenVerifier::new(vec![iss.key().public_key().clone()]);
         let t = iss
-            .issue(
+            .issue(TokenRequest::user(
                 UserId::generate(),
+                0,
                 &scopes(),
                 TokenLifetime::from_request(Some(60)).unwrap(),
                 NOW,
-                0,
-            )
+            ))
             .unwrap();
         let at_expiry = NOW + time::Duration::minutes(60);
         assert_eq!(
@@ -786,8 +859,15 @@ mod tests {
         );
 
         let (other, other_resource) = issuer(SigningAlgorithm::Es256);
-        let foreign =
-            other.issue(UserId::generate(), &scopes(), TokenLifetime::DEFAULT, NOW, 0).unwrap();
+        let foreign = other
+            .issue(TokenRequest::user(
+                UserId::generate(),
+                0,
+                &scopes(),
+                TokenLifetime::DEFAULT,
+                NOW,
+            ))
+            .unwrap();
         assert_eq!(
             verifier.verify(&foreign.token, resource, NOW).unwrap_err(),
             InvalidReason::Foreign
@@ -809,24 +889,77 @@ mod tests {
     }
 
     #[test]
-    fn exchanged_subjects_verify_with_their_raw_id() {
+    fn exchanged_subjects_verify_with_their_raw_id_scp_and_scopes() {
+        use crate::entra::Cloud;
         let (iss, resource) = issuer(SigningAlgorithm::Es256);
         let verifier = TokenVerifier::new(vec![iss.key().public_key().clone()]);
         let exp = NOW + time::Duration::hours(1);
-        for skypeid in [
-            "orgid:b27b64b9-39d2-44a3-869d-67700b74e805".to_owned(),
-            format!("acs:{resource}_c70d068c-2f32-484d-9455-73070cd5aadd_b27b64b9-39d2-44a3-869d-67700b74e805"),
-            format!("acs:{resource}_wf_c70d068c-2f32-484d-9455-73070cd5aadd_b27b64b9-39d2-44a3-869d-67700b74e805"),
+        let (tid, oid) =
+            ("c70d068c-2f32-484d-9455-73070cd5aadd", "b27b64b9-39d2-44a3-869d-67700b74e805");
+        for (identity, scp, scope) in [
+            (ExchangedIdentity::teams_user(Cloud::Public, oid), 780, "voip,chat"),
+            (ExchangedIdentity::teams_extension_user(tid, oid), 1792, "voip"),
+            (ExchangedIdentity::entra_user(tid, oid), 1792, "voip,chat"),
         ] {
-            let t = iss.issue_subject(skypeid.clone(), 780, "voip,chat".to_owned(), NOW, exp).unwrap();
+            let t = iss.issue(TokenRequest::exchanged(identity.clone(), NOW, exp)).unwrap();
             let v = verifier.verify(&t.token, resource, NOW).unwrap();
-            assert_eq!(v.subject, Subject::Exchanged(format!("8:{skypeid}")));
+            assert_eq!(v.subject, Subject::Exchanged(identity.raw_id(resource)));
+            assert_eq!((v.claims.scp, v.claims.acs_scope.as_str()), (scp, scope));
+            assert_eq!((v.claims.gen, v.claims.akv.as_deref()), (0, None));
+            assert_eq!(t.expires_on, exp);
+            // Exchanged tokens are not revoked through an identity.
+            assert_eq!(v.standing(None), Ok(()));
         }
-        let other = ResourceId::generate();
-        let t = iss
-            .issue_subject(format!("acs:{other}_t_o"), 1792, "voip".to_owned(), NOW, exp)
+        // At most 24 hours, whatever the Entra token says.
+        let long = iss
+            .issue(TokenRequest::exchanged(
+                ExchangedIdentity::teams_user(Cloud::Public, oid),
+                NOW,
+                NOW + time::Duration::days(3),
+            ))
             .unwrap();
-        assert_eq!(verifier.verify(&t.token, resource, NOW).unwrap_err(), InvalidReason::Foreign);
+        assert_eq!(long.expires_on, NOW + time::Duration::hours(24));
+        let other = ResourceId::generate();
+        let foreign = iss.key().sign_claims(&AcsClaims {
+            skypeid: format!("acs:{other}_t_o"),
+            ..verifier.verify(&long.token, resource, NOW).unwrap().claims
+        });
+        assert_eq!(
+            verifier.verify(&foreign.unwrap(), resource, NOW).unwrap_err(),
+            InvalidReason::Foreign
+        );
+    }
+
+    #[test]
+    fn the_revocation_verdict_follows_generation_deletion_and_key() {
+        let (iss, resource) = issuer(SigningAlgorithm::Es256);
+        let verifier = TokenVerifier::new(vec![iss.key().public_key().clone()]);
+        let request =
+            TokenRequest::user(UserId::generate(), 2, &scopes(), TokenLifetime::DEFAULT, NOW);
+        let t = iss.issue(request.with_access_key(Some("primary.3".to_owned()))).unwrap();
+        let v = verifier.verify(&t.token, resource, NOW).unwrap();
+        let live = |generation| Some(IdentityState { generation, deleted: false });
+        assert_eq!(v.standing(live(2)), Ok(()));
+        assert_eq!(v.standing(live(1)), Ok(()));
+        assert_eq!(v.standing(live(3)), Err(InvalidReason::Revoked));
+        assert_eq!(
+            v.standing(Some(IdentityState { generation: 2, deleted: true })),
+            Err(InvalidReason::Deleted)
+        );
+        assert_eq!(v.standing(None), Err(InvalidReason::Foreign));
+        assert!(!v.key_revoked(|stamp| stamp == "primary.3"));
+        assert!(v.key_revoked(|stamp| stamp == "primary.4"));
+        let without_key = iss
+            .issue(TokenRequest::user(
+                UserId::generate(),
+                0,
+                &scopes(),
+                TokenLifetime::DEFAULT,
+                NOW,
+            ))
+            .unwrap();
+        let v = verifier.verify(&without_key.token, resource, NOW).unwrap();
+        assert!(!v.key_revoked(|_| false));
     }
 
     #[test]

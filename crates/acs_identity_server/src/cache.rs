@@ -61,14 +61,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Bounded<K, V> {
     }
 }
 
-/// What the validation path needs to know about an identity.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct IdentityState {
-    /// Revocation generation.
-    pub generation: u64,
-    /// Deleted (final).
-    pub deleted: bool,
-}
+pub use acs_identity_core::token::IdentityState;
 
 /// Caches of the validation path.
 #[derive(Debug)]

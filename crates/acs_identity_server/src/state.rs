@@ -16,7 +16,7 @@ use acs_identity_core::Clock;
 use anyhow::Context as _;
 
 use crate::audit::AuditSink;
-use crate::cache::{Caches, IdentityState};
+use crate::cache::Caches;
 use crate::entra::EntraTrust;
 use crate::operation::Operation;
 use crate::throttle::{Throttle, ThrottleClass, ThrottleConfig};
@@ -264,10 +264,7 @@ impl AppState {
 
     /// Records what a store call returned about an identity, for the caches.
     pub fn observe(&self, record: &acs_identity_core::store::IdentityRecord) {
-        self.inner.caches.observe(
-            record.user,
-            IdentityState { generation: record.generation, deleted: !record.is_live() },
-        );
+        self.inner.caches.observe(record.user, record.state());
     }
 
     /// Counts a request of `op` against its limit, if it has one; `Err` is the 429 to answer.

@@ -10,7 +10,9 @@
 //! Bearer`), over HTTPS only; the assignment routes like every other management route.
 
 use acs_identity_core::entra::{EntraClaims, ENTRA_EXCHANGE_AUDIENCES, TEAMS_AUDIENCES};
+use acs_identity_core::id::ExchangedIdentity;
 use acs_identity_core::store::{EntraAssignment, TeamsExtensionAssignment};
+use acs_identity_core::token::TokenRequest;
 use acs_identity_core::ApiVersion;
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
@@ -21,7 +23,6 @@ use axum::Extension;
 use bytes::Bytes;
 use serde::Serialize;
 use serde_json::Value;
-use time::{Duration, OffsetDateTime};
 
 use crate::api::{AccessToken, Identity, IdentityAccessTokenResult, JsonObject};
 use crate::audit::AuditTarget;
@@ -77,22 +78,17 @@ async fn caller(
     Ok(claims)
 }
 
+/// The answer of an exchange: `identity` and its token, expiring with the caller's token.
 fn exchanged(
     state: &AppState,
-    raw_suffix: String,
-    scp: u32,
-    scopes: &str,
+    identity: ExchangedIdentity,
     claims: &EntraClaims,
-    now: OffsetDateTime,
 ) -> Result<Response, ApiError> {
-    let resource = state.resource();
-    let skypeid = format!("acs:{resource}_{raw_suffix}");
-    let expires_on = claims.exp.min(now + Duration::hours(24));
+    let id = identity.raw_id(state.resource());
     let issued = state
         .issuer()
-        .issue_subject(skypeid.clone(), scp, scopes.to_owned(), now, expires_on)
+        .issue(TokenRequest::exchanged(identity, state.clock().now(), claims.exp))
         .map_err(|e| ApiError::internal(&e))?;
-    let id = format!("8:{skypeid}");
     let mut response = json(
         StatusCode::OK,
         &IdentityAccessTokenResult {
@@ -167,7 +163,7 @@ async fn teams_extension_token(
     if !allowed {
         return Err(ApiError::not_assigned());
     }
-    exchanged(state, format!("{tid}_{oid}"), 1792, "voip", claims, state.clock().now())
+    exchanged(state, ExchangedIdentity::teams_extension_user(&tid, &oid), claims)
 }
 
 /// `POST /access/entra/:exchangeAccessToken`: an assigned Entra user's token for an ACS
@@ -201,7 +197,7 @@ async fn entra_token(state: &AppState, claims: &EntraClaims) -> Result<Response,
     if !allowed {
         return Err(ApiError::not_assigned());
     }
-    exchanged(state, format!("wf_{tid}_{oid}"), 1792, "voip,chat", claims, state.clock().now())
+    exchanged(state, ExchangedIdentity::entra_user(&tid, &oid), claims)
 }
 
 #[derive(Serialize)]

@@ -12,7 +12,6 @@ use bytes::Bytes;
 use time::OffsetDateTime;
 
 use crate::api::{JsonObject, ValidIdentity, ValidateResult};
-use crate::cache::IdentityState;
 use crate::error::ApiError;
 use crate::routes::json;
 use crate::AppState;
@@ -48,28 +47,19 @@ async fn check(
             Err(reason) => return Ok(Err(reason)),
         },
     };
-    // A token issued through an access key that has since been regenerated is revoked.
-    if let Some(stamp) = &verified.claims.akv {
-        if !state.keys().is_current(stamp) {
-            return Ok(Err(InvalidReason::Revoked));
-        }
+    if verified.key_revoked(|stamp| state.keys().is_current(stamp)) {
+        return Ok(Err(InvalidReason::Revoked));
     }
     if let Subject::User(user) = verified.subject {
         let identity = match state.caches().identity(user) {
-            Some(cached) => cached,
-            None => {
-                let Some(record) = state.store().get_identity(user).await? else {
-                    return Ok(Err(InvalidReason::Foreign));
-                };
+            Some(cached) => Some(cached),
+            None => state.store().get_identity(user).await?.map(|record| {
                 state.observe(&record);
-                IdentityState { generation: record.generation, deleted: !record.is_live() }
-            }
+                record.state()
+            }),
         };
-        if identity.deleted {
-            return Ok(Err(InvalidReason::Deleted));
-        }
-        if verified.claims.gen < identity.generation {
-            return Ok(Err(InvalidReason::Revoked));
+        if let Err(reason) = verified.standing(identity) {
+            return Ok(Err(reason));
         }
     }
     let expires_on = OffsetDateTime::from_unix_timestamp(verified.claims.exp)

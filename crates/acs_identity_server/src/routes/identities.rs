@@ -8,7 +8,7 @@
 use acs_identity_core::id::{parse_identity, ParsedIdentity, UserId};
 use acs_identity_core::store::{IdentityRecord, NewIdentity};
 use acs_identity_core::time_format::acs_datetime;
-use acs_identity_core::token::IssuedToken;
+use acs_identity_core::token::{IssuedToken, TokenRequest};
 use acs_identity_core::{ApiVersion, Scopes, TokenLifetime};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
@@ -104,9 +104,10 @@ fn issue(
         Some(Principal::AccessKey(name)) => state.keys().stamp(*name),
         _ => None,
     };
+    let request = TokenRequest::user(record.user, record.generation, scopes, lifetime, now);
     let IssuedToken { token, expires_on } = state
         .issuer()
-        .issue_with_key(record.user, scopes, lifetime, now, record.generation, access_key)
+        .issue(request.with_access_key(access_key))
         .map_err(|e| ApiError::internal(&e))?;
     Ok(AccessToken::new(token, expires_on))
 }

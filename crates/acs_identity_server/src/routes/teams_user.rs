@@ -6,6 +6,8 @@
 //! (the resource's key or Entra token); the Teams user's token travels in the body.
 
 use acs_identity_core::entra::{EntraError, TEAMS_AUDIENCES};
+use acs_identity_core::id::ExchangedIdentity;
+use acs_identity_core::token::TokenRequest;
 use acs_identity_core::ApiVersion;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -22,8 +24,6 @@ use crate::AppState;
 
 /// Scopes a Teams user token must carry at least one of.
 const TEAMS_SCOPES: &[&str] = &["Teams.ManageCalls", "Teams.ManageChats"];
-/// `scp` of ACS tokens for Teams users.
-const TEAMS_SCP: u32 = 780;
 
 fn required(body: &JsonObject, name: &str, target: &'static str) -> Result<String, ApiError> {
     match body.string(name, target)? {
@@ -71,18 +71,13 @@ pub(super) async fn exchange(
             ));
         }
     }
-    let skypeid = format!("{}:{}", cloud.teams_prefix(), oid.to_ascii_lowercase());
+    let identity = ExchangedIdentity::teams_user(cloud, &oid);
+    let raw_id = identity.raw_id(state.resource());
     let issued = state
         .issuer()
-        .issue_subject(
-            skypeid.clone(),
-            TEAMS_SCP,
-            "voip,chat".to_owned(),
-            now,
-            claims.exp.min(now + time::Duration::hours(24)),
-        )
+        .issue(TokenRequest::exchanged(identity, now, claims.exp))
         .map_err(|e| ApiError::internal(&e))?;
     let mut response = json(StatusCode::OK, &AccessToken::new(issued.token, issued.expires_on))?;
-    response.extensions_mut().insert(AuditTarget(format!("8:{skypeid}")));
+    response.extensions_mut().insert(AuditTarget(raw_id));
     Ok(response)
 }
