@@ -12,18 +12,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
-use acs_identity::models::{
-    CommunicationIdentityClientCreateUserAndTokenOptions, CommunicationTokenScope,
-};
 use acs_identity::CommunicationIdentityClient;
 use anyhow::Context as _;
-use azure_core::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::mpsc;
 
-use crate::connection::api_error;
-use crate::output::rfc3339;
-use crate::user::CreatedUser;
+use crate::user::{create_one, NewUser};
 use crate::Exit;
 
 /// The exit code after an interrupt, as shells report death by SIGINT.
@@ -36,10 +30,8 @@ pub(crate) struct BulkPlan {
     pub(crate) count: u64,
     /// Requests in flight at most.
     pub(crate) concurrency: u16,
-    /// Token scopes; no token when empty.
-    pub(crate) scopes: Vec<CommunicationTokenScope>,
-    /// Token lifetime.
-    pub(crate) expires_in: Option<Duration>,
+    /// Each user (with a token when it has scopes).
+    pub(crate) user: NewUser,
     /// Where the JSON lines go; stdout when `None`.
     pub(crate) out: Option<PathBuf>,
 }
@@ -60,16 +52,15 @@ pub(crate) async fn run(client: CommunicationIdentityClient, plan: BulkPlan) -> 
     let progress = progress_bar(plan.count);
     let stop = Arc::new(AtomicBool::new(false));
     let next = Arc::new(AtomicU64::new(0));
-    let scopes: Arc<[CommunicationTokenScope]> = plan.scopes.into();
+    let user = Arc::new(plan.user);
     let (tx, mut rx) = mpsc::channel(usize::from(plan.concurrency) * 2);
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..plan.concurrency {
-        let (client, scopes, tx) = (client.clone(), scopes.clone(), tx.clone());
-        let (stop, next, count, expires_in) =
-            (stop.clone(), next.clone(), plan.count, plan.expires_in);
+        let (client, user, tx) = (client.clone(), user.clone(), tx.clone());
+        let (stop, next, count) = (stop.clone(), next.clone(), plan.count);
         workers.spawn(async move {
             while !stop.load(Ordering::SeqCst) && next.fetch_add(1, Ordering::SeqCst) < count {
-                let result = create(&client, &scopes, expires_in).await;
+                let result = create_one(&client, &user).await;
                 if tx.send(result).await.is_err() {
                     break;
                 }
@@ -119,41 +110,6 @@ pub(crate) async fn run(client: CommunicationIdentityClient, plan: BulkPlan) -> 
         Ending::Failed(error) => Err(error),
         Ending::Interrupted => Err(Exit(INTERRUPTED).into()),
     }
-}
-
-async fn create(
-    client: &CommunicationIdentityClient,
-    scopes: &[CommunicationTokenScope],
-    expires_in: Option<Duration>,
-) -> anyhow::Result<CreatedUser> {
-    if scopes.is_empty() {
-        let user = client
-            .create_user(None)
-            .await
-            .and_then(|r| r.into_model())
-            .map_err(|e| api_error(e, "create a user"))?;
-        return Ok(CreatedUser {
-            id: user.id,
-            custom_id: None,
-            token: None,
-            expires_on: None,
-            expires_at: None,
-        });
-    }
-    let options =
-        CommunicationIdentityClientCreateUserAndTokenOptions { expires_in, ..Default::default() };
-    let created = client
-        .create_user_and_token(scopes, Some(options))
-        .await
-        .and_then(|r| r.into_model())
-        .map_err(|e| api_error(e, "create a user"))?;
-    Ok(CreatedUser {
-        id: created.user.id,
-        custom_id: None,
-        token: Some(created.access_token.token.secret().to_owned()),
-        expires_on: Some(rfc3339(created.access_token.expires_on)),
-        expires_at: None,
-    })
 }
 
 /// A progress bar on stderr with count, rate and ETA; indicatif hides it when stderr is not a

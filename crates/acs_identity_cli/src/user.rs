@@ -118,15 +118,14 @@ pub(crate) async fn run(args: UserArgs) -> anyhow::Result<()> {
                 let plan = BulkPlan {
                     count,
                     concurrency: create.concurrency,
-                    scopes: create.token_scopes(),
-                    expires_in: create.token_lifetime(),
+                    user: NewUser::from(&create),
                     out: create.out.clone(),
                 };
                 return bulk::run(client, plan).await;
             }
             let needs = if create.custom_id.is_some() { Needs::Preview } else { Needs::Stable };
             let client = client_args.client(needs)?;
-            let user = create_one(&client, &create).await?;
+            let user = create_one(&client, &NewUser::from(&create)).await?;
             print_created(&user, client_args.output)
         }
         UserCommand::Show { id } => {
@@ -145,15 +144,36 @@ pub(crate) async fn run(args: UserArgs) -> anyhow::Result<()> {
     }
 }
 
-/// Creates one user, with a token when `--scopes` was given.
+/// What to create: one user, with a token when `scopes` is not empty.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct NewUser {
+    /// Token scopes; no token when empty.
+    pub(crate) scopes: Vec<CommunicationTokenScope>,
+    /// Token lifetime.
+    pub(crate) expires_in: Option<Duration>,
+    /// A custom id (2025-03-02-preview).
+    pub(crate) custom_id: Option<String>,
+}
+
+impl From<&CreateArgs> for NewUser {
+    fn from(args: &CreateArgs) -> Self {
+        NewUser {
+            scopes: args.token_scopes(),
+            expires_in: args.token_lifetime(),
+            custom_id: args.custom_id.clone(),
+        }
+    }
+}
+
+/// Creates one user, with a token when scopes were given: the one create path of single and
+/// bulk creation.
 pub(crate) async fn create_one(
     client: &CommunicationIdentityClient,
-    args: &CreateArgs,
+    new: &NewUser,
 ) -> anyhow::Result<CreatedUser> {
-    let scopes = args.token_scopes();
-    if scopes.is_empty() {
+    if new.scopes.is_empty() {
         let options = CommunicationIdentityClientCreateUserOptions {
-            custom_id: args.custom_id.clone(),
+            custom_id: new.custom_id.clone(),
             ..Default::default()
         };
         let user = client
@@ -163,25 +183,25 @@ pub(crate) async fn create_one(
             .map_err(|e| api_error(e, "create the user"))?;
         return Ok(CreatedUser {
             id: user.id,
-            custom_id: args.custom_id.clone(),
+            custom_id: new.custom_id.clone(),
             token: None,
             expires_on: None,
             expires_at: None,
         });
     }
     let options = CommunicationIdentityClientCreateUserAndTokenOptions {
-        expires_in: args.token_lifetime(),
-        custom_id: args.custom_id.clone(),
+        expires_in: new.expires_in,
+        custom_id: new.custom_id.clone(),
         ..Default::default()
     };
     let created = client
-        .create_user_and_token(&scopes, Some(options))
+        .create_user_and_token(&new.scopes, Some(options))
         .await
         .and_then(|r| r.into_model())
         .map_err(|e| api_error(e, "create the user"))?;
     Ok(CreatedUser {
         id: created.user.id,
-        custom_id: args.custom_id.clone(),
+        custom_id: new.custom_id.clone(),
         token: Some(created.access_token.token.secret().to_owned()),
         expires_on: Some(rfc3339(created.access_token.expires_on)),
         expires_at: Some(created.access_token.expires_on),

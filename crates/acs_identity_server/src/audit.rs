@@ -1,4 +1,5 @@
-//! The audit log: one JSON line for every state-changing request, whatever its outcome.
+//! The audit log: one JSON line for every state-changing request, whatever its outcome
+//! (`layers::audit` writes them), and for the CLI's key commands ([`AdminAudit`]).
 //!
 //! ```json
 //! {"time":"2026-07-22T10:00:00.123456Z","who":"key:primary","operation":"token.revoke",
@@ -14,29 +15,17 @@
 
 use std::path::PathBuf;
 
-use acs_identity_core::hmac::{percent_decode, KeyName};
 use anyhow::Context as _;
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderName, Method};
-use axum::middleware::Next;
-use axum::response::Response;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::format_description::well_known::Rfc3339;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::auth::Principal;
-use crate::error::ErrorCode;
-use crate::operation::Operation;
-use crate::AppState;
-
 /// Lines queued for the writer before requests wait for it.
 const QUEUE: usize = 8192;
 /// Longest target or client request id written (longer ones are cut).
 const MAX_FIELD_CHARS: usize = 256;
-
-static CLIENT_REQUEST_ID: HeaderName = HeaderName::from_static("x-ms-client-request-id");
 
 /// Where audit lines go (`audit_log`): `"off"`, `"stdout"`, or a file path (appended to).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -102,7 +91,7 @@ impl AuditSink {
         self.tx.is_some()
     }
 
-    async fn write(&self, line: Vec<u8>) {
+    pub(crate) async fn write(&self, line: Vec<u8>) {
         if let Some(tx) = &self.tx {
             // Fails only after the writer stopped at shutdown.
             let _ = tx.send(line).await;
@@ -254,24 +243,7 @@ async fn write_batch(
     out.flush().await
 }
 
-/// The audit name of the operation a route performs; `None` for reads and unknown routes.
-fn operation(method: &Method, route: &str) -> Option<&'static str> {
-    Operation::find(method, route)?.spec().audit_name()
-}
-
-/// The path parameters of `path` under the route template `route`, percent-decoded and
-/// joined with `/`: the raw id of an identity, `tenant/object` of an assignment.
-fn path_target(route: &str, path: &str) -> Option<String> {
-    let params: Vec<String> = route
-        .split('/')
-        .zip(path.split('/'))
-        .filter(|(t, _)| t.starts_with('{'))
-        .map(|(_, p)| percent_decode(p).unwrap_or_else(|| p.to_owned()))
-        .collect();
-    (!params.is_empty()).then(|| params.join("/"))
-}
-
-fn cut(s: &str) -> String {
+pub(crate) fn cut(s: &str) -> String {
     s.chars().take(MAX_FIELD_CHARS).collect()
 }
 
@@ -285,74 +257,18 @@ pub(crate) struct AuditOperation(pub(crate) &'static str);
 #[derive(Clone, Debug)]
 pub(crate) struct AuditTarget(pub(crate) String);
 
+/// One line of the audit log.
 #[derive(Serialize)]
-struct Line<'a> {
-    time: String,
-    who: String,
+pub(crate) struct Line<'a> {
+    pub(crate) time: String,
+    pub(crate) who: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    app_id: Option<&'a str>,
-    operation: &'static str,
-    target: Option<String>,
-    status: u16,
-    error_code: Option<&'static str>,
-    client_request_id: Option<String>,
-}
-
-/// `key:primary`, `principal:<object id>`, `app:<app id>` or `unauthenticated`.
-fn who(principal: Option<&Principal>) -> String {
-    match principal {
-        Some(Principal::AccessKey(KeyName::Primary)) => "key:primary".to_owned(),
-        Some(Principal::AccessKey(KeyName::Secondary)) => "key:secondary".to_owned(),
-        Some(Principal::Entra { object_id: Some(oid), .. }) => format!("principal:{}", cut(oid)),
-        Some(Principal::Entra { app_id: Some(app), .. }) => format!("app:{}", cut(app)),
-        Some(Principal::Entra { .. }) => "principal:unknown".to_owned(),
-        None => "unauthenticated".to_owned(),
-    }
-}
-
-/// Middleware: one audit line per state-changing request, queued before the response goes.
-pub(crate) async fn record(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    if !state.audit().is_enabled() {
-        return next.run(request).await;
-    }
-    let route = request.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned());
-    let Some((route, operation)) =
-        route.and_then(|r| operation(request.method(), &r).map(|op| (r, op)))
-    else {
-        return next.run(request).await;
-    };
-    let time = state.clock().now().format(&Rfc3339).unwrap_or_default();
-    let target = path_target(&route, request.uri().path());
-    let client_request_id =
-        request.headers().get(&CLIENT_REQUEST_ID).and_then(|v| v.to_str().ok()).map(cut);
-    let response = next.run(request).await;
-    let ext = response.extensions();
-    let principal = ext.get::<Principal>();
-    let line = Line {
-        time,
-        who: who(principal),
-        app_id: match principal {
-            Some(Principal::Entra { app_id, .. }) => app_id.as_deref(),
-            _ => None,
-        },
-        operation: ext.get::<AuditOperation>().map_or(operation, |o| o.0),
-        target: ext.get::<AuditTarget>().map(|t| t.0.clone()).or(target).map(|t| cut(&t)),
-        status: response.status().as_u16(),
-        error_code: ext.get::<ErrorCode>().map(|c| c.0),
-        client_request_id,
-    };
-    match serde_json::to_vec(&line) {
-        Ok(mut bytes) => {
-            bytes.push(b'\n');
-            state.audit().write(bytes).await;
-        }
-        Err(e) => tracing::error!(error = %e, "cannot format an audit line"),
-    }
-    response
+    pub(crate) app_id: Option<&'a str>,
+    pub(crate) operation: &'static str,
+    pub(crate) target: Option<String>,
+    pub(crate) status: u16,
+    pub(crate) error_code: Option<&'static str>,
+    pub(crate) client_request_id: Option<String>,
 }
 
 #[cfg(test)]
@@ -375,26 +291,5 @@ mod tests {
         {
             assert_eq!(parse(serde_json::to_value(&d).unwrap()), d);
         }
-    }
-
-    #[test]
-    fn targets_come_from_path_parameters() {
-        assert_eq!(
-            path_target(
-                "/identities/{id}/:revokeAccessTokens",
-                "/identities/8%3Aacs%3Ar_u/:revokeAccessTokens"
-            ),
-            Some("8:acs:r_u".to_owned())
-        );
-        assert_eq!(
-            path_target(
-                "/access/teamsExtension/tenants/{tenant_id}/assignments/{object_id}",
-                "/access/teamsExtension/tenants/t/assignments/o"
-            ),
-            Some("t/o".to_owned())
-        );
-        assert_eq!(path_target("/identities", "/identities"), None);
-        assert_eq!(operation(&Method::GET, "/identities/{id}"), None);
-        assert_eq!(operation(&Method::DELETE, "/identities/{id}"), Some("identity.delete"));
     }
 }

@@ -15,7 +15,7 @@ use http_body_util::BodyExt;
 use acs_identity_core::entra::IDENTITY_API_AUDIENCES;
 
 use crate::error::ApiError;
-use crate::serve::Transport;
+use crate::transport::Transport;
 use crate::AppState;
 
 /// Who made an authenticated request.

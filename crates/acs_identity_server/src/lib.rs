@@ -19,6 +19,7 @@ pub mod serve;
 pub mod state;
 pub mod throttle;
 pub mod tls;
+pub mod transport;
 
 pub use config::Config;
 pub use routes::app;

@@ -24,6 +24,7 @@ use tower::ServiceBuilder;
 use crate::audit::AuditWriter;
 use crate::entra::EntraTrust;
 use crate::state::HttpSettings;
+use crate::transport::Transport;
 use crate::{app, tls, AppState, Config};
 
 /// How long in-flight requests get to finish after a shutdown signal.
@@ -176,15 +177,6 @@ impl Server {
         }
         self.store.close().await;
     }
-}
-
-/// Which listener a request arrived on (a request extension).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Transport {
-    /// The HTTPS listener.
-    Https,
-    /// The plain-HTTP listener.
-    Http,
 }
 
 /// `scheme://host:port` for a bound address, with wildcards shown as loopback.

@@ -9,8 +9,6 @@ pub mod sqlite;
 
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
-#[cfg(feature = "sqlite")]
-mod sqlite_writer;
 
 #[cfg(feature = "postgres")]
 pub mod postgres;

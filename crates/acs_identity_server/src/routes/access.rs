@@ -30,7 +30,7 @@ use crate::auth::{bearer_token, read_body, with_principal, Principal};
 use crate::error::ApiError;
 use crate::operation::Operation;
 use crate::routes::json;
-use crate::serve::Transport;
+use crate::transport::Transport;
 use crate::AppState;
 
 /// Scope of Teams Phone extensibility tokens.
@@ -415,10 +415,7 @@ pub(super) async fn list_entra_assignments(
         let last = items.last().map(|a| a.object_id.clone()).unwrap_or_default();
         let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("localhost");
         // The scheme of the listener the request came in on.
-        let scheme = match transport {
-            Some(Extension(Transport::Http)) => "http",
-            _ => "https",
-        };
+        let scheme = transport.map_or(Transport::Https, |t| t.0).scheme();
         Some(format!("{scheme}://{host}/access/entra/assignments?api-version={version}&maxpagesize={size}&continuationToken={last}"))
     } else {
         None

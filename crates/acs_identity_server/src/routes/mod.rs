@@ -21,7 +21,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::error::ApiError;
 use crate::operation::{Auth, Operation};
-use crate::{audit, auth, layers, limits, AppState};
+use crate::{auth, layers, limits, AppState};
 
 /// The whole service: the operations of [`Operation::ALL`], health, JWKS, the OpenAPI
 /// documents, and ACS-style 404/405.
@@ -40,7 +40,7 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() });
     limits::in_flight_and_timeout(routes, state.http())
         .layer(from_fn_with_state(state.clone(), limits::header_size))
-        .layer(from_fn_with_state(state.clone(), audit::record))
+        .layer(from_fn_with_state(state.clone(), layers::audit::record))
         .layer(from_fn(layers::correlate_and_log))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("handler panicked");

@@ -29,8 +29,10 @@ use crate::convert::{
     identity_from_row, resource_from_row, signing_key_from_row, teams_assignment_from_row,
     to_nanos, Columns, ACCESS_KEYS_QUERY, RESOURCE_QUERY, SIGNING_KEYS_QUERY,
 };
-use crate::sqlite_writer::{Done, Op, Writer};
+mod writer;
+
 use crate::transfer::{self, Transfer};
+use writer::{Done, Op, Writer};
 
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 

@@ -23,8 +23,8 @@ use sqlx::{Connection, Sqlite, Transaction};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 
+use super::{backend, IDENTITY_COLUMNS};
 use crate::convert::{identity_from_row, to_nanos};
-use crate::sqlite::{backend, IDENTITY_COLUMNS};
 
 /// Most operations committed together.
 const MAX_BATCH: usize = 512;
