@@ -227,6 +227,11 @@ pub fn verify(
         // Java signs the host without a port; JS (Node) may send "host:port:port".
         if let Some(bare) = strip_port(h) {
             push_unique(&mut hosts, bare.to_owned());
+            // JS in a browser signs "host:port:port" too, but the browser sends "host:port".
+            let port = &h[bare.len() + 1..];
+            if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) {
+                push_unique(&mut hosts, format!("{h}:{port}"));
+            }
         }
     }
 
@@ -395,6 +400,14 @@ mod tests {
         let (auth, hash) = signed(&k, "POST", sent, "localhost:8443:8443", b"{}");
         assert!(verify(&request(&auth, &hash, sent, &["localhost:8443:8443"], b"{}"), &keys, NOW)
             .is_ok());
+        // JS in a browser signs "host:port:port" and the browser sends "host:port".
+        assert!(
+            verify(&request(&auth, &hash, sent, &["localhost:8443"], b"{}"), &keys, NOW).is_ok()
+        );
+        assert_eq!(
+            verify(&request(&auth, &hash, sent, &["localhost:9443"], b"{}"), &keys, NOW),
+            Err(HmacError::SignatureMismatch)
+        );
     }
 
     #[test]

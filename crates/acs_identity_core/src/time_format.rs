@@ -3,18 +3,24 @@
 use time::format_description::well_known::{Rfc2822, Rfc3339};
 use time::{OffsetDateTime, UtcOffset};
 
-/// Formats like ACS: `2022-09-07T14:34:56.2714874+00:00` (UTC, 7 fractional digits, numeric offset).
+/// Formats like ACS: `2022-09-07T14:34:56.2714874+00:00` (UTC, numeric offset, up to 7
+/// fractional digits). Trailing zeros of the fraction are left out, and the fraction with them
+/// on a whole second (`2022-09-29T16:11:00.164747+00:00`, `2022-09-29T16:11:00+00:00`), as
+/// ACS's serializer writes them: the SDKs' recorded sessions show 6-digit fractions and no
+/// 7-digit one ending in 0.
 pub fn acs_datetime(t: OffsetDateTime) -> String {
     let t = t.to_offset(UtcOffset::UTC);
+    let fraction = format!("{:07}", t.nanosecond() / 100);
+    let fraction = fraction.trim_end_matches('0');
     format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:07}+00:00",
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{}{fraction}+00:00",
         t.year(),
         u8::from(t.month()),
         t.day(),
         t.hour(),
         t.minute(),
         t.second(),
-        t.nanosecond() / 100
+        if fraction.is_empty() { "" } else { "." },
     )
 }
 
@@ -60,21 +66,29 @@ mod tests {
     use time::macros::datetime;
 
     #[test]
-    fn acs_format_has_seven_fraction_digits_and_offset() {
+    fn acs_format_has_up_to_seven_fraction_digits_and_offset() {
         let t = datetime!(2022-09-07 14:34:56.2714874 UTC);
         assert_eq!(acs_datetime(t), "2022-09-07T14:34:56.2714874+00:00");
         assert_eq!(
-            acs_datetime(datetime!(2022-01-02 03:04:05 UTC)),
-            "2022-01-02T03:04:05.0000000+00:00"
+            acs_datetime(datetime!(2022-09-29 16:11:00.164747 UTC)),
+            "2022-09-29T16:11:00.164747+00:00"
         );
+        assert_eq!(acs_datetime(datetime!(2022-01-02 03:04:05 UTC)), "2022-01-02T03:04:05+00:00");
         let shifted = datetime!(2022-09-07 07:34:56.5 -07:00);
-        assert_eq!(acs_datetime(shifted), "2022-09-07T14:34:56.5000000+00:00");
+        assert_eq!(acs_datetime(shifted), "2022-09-07T14:34:56.5+00:00");
+        // Below 100 ns is below ACS's precision.
+        assert_eq!(
+            acs_datetime(datetime!(2022-01-02 03:04:05.000_000_099 UTC)),
+            "2022-01-02T03:04:05+00:00"
+        );
     }
 
     #[test]
     fn acs_format_parses_back_as_rfc3339() {
         let t = datetime!(2031-12-31 23:59:59.9999999 UTC);
         assert_eq!(parse_rfc3339(&acs_datetime(t)), Some(t));
+        let whole = datetime!(2022-01-02 03:04:05 UTC);
+        assert_eq!(parse_rfc3339(&acs_datetime(whole)), Some(whole));
         assert_eq!(
             parse_rfc3339("2026-07-22T10:00:00.0000000-07:00"),
             Some(datetime!(2026-07-22 17:00 UTC))

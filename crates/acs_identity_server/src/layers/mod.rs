@@ -11,7 +11,7 @@ use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::engine::general_purpose::STANDARD_NO_PAD;
 use base64::Engine;
 
 use crate::error::ErrorCode;
@@ -21,12 +21,12 @@ static MS_CV: HeaderName = HeaderName::from_static("ms-cv");
 static PROCESSING_TIME: HeaderName = HeaderName::from_static("x-processing-time");
 static API_SUPPORTED_VERSIONS: HeaderName = HeaderName::from_static("api-supported-versions");
 
-/// A fresh correlation vector, `<22 base64url chars>.0` like ACS's.
+/// A fresh correlation vector, `<22 base64 chars>.0` like ACS's (standard alphabet: `+` and `/`).
 fn correlation_vector() -> String {
     let mut bytes = [0u8; 16];
     // A failing system RNG leaves zeros: a correlation vector is not a secret.
     let _ = SystemRandom::new().fill(&mut bytes);
-    format!("{}.0", URL_SAFE_NO_PAD.encode(bytes))
+    format!("{}.0", STANDARD_NO_PAD.encode(bytes))
 }
 
 /// Adds `MS-CV`, echoes `x-ms-client-request-id`, adds `X-Processing-Time`, and logs one

@@ -34,18 +34,31 @@ fn required(body: &JsonObject, name: &str, target: &'static str) -> Result<Strin
     }
 }
 
+/// The 32 hex digits of a GUID in any of .NET's text forms (`D`, `N`, `B`, `P`), lower case.
+fn guid_digits(s: &str) -> Option<String> {
+    let s = s.trim();
+    let inner = match (s.chars().next(), s.chars().last()) {
+        (Some('{'), Some('}')) | (Some('('), Some(')')) => &s[1..s.len() - 1],
+        _ => s,
+    };
+    let hex: String = inner.chars().filter(|c| *c != '-').collect();
+    let dashed = inner.len() == 36
+        && [8, 13, 18, 23].iter().all(|&i| inner.as_bytes()[i] == b'-')
+        && inner.matches('-').count() == 4;
+    let plain = inner.len() == 32 && inner == hex;
+    (hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()) && (dashed || plain))
+        .then(|| hex.to_ascii_lowercase())
+}
+
 pub(super) async fn exchange(
     State(state): State<AppState>,
     Extension(version): Extension<ApiVersion>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let body = JsonObject::parse(&body, true)?;
-    let expected = if version.teams_exchange_requires_app_and_user() {
-        Some((required(&body, "appId", "AppId")?, required(&body, "userId", "UserId")?))
-    } else {
-        None
-    };
-    // An absent, empty, expired or otherwise invalid token is ACS's 401, not a 400.
+    // ACS checks the Teams user's token first: an absent, empty, expired or otherwise invalid
+    // token is 401 whatever appId and userId say; only then are they required (400), then
+    // GUIDs (400), then the token's own (400).
     let token = body.string("token", "token").ok().flatten().unwrap_or_default();
     state.throttle(Operation::ExchangeTeamsUserToken)?;
     let now = state.clock().now();
@@ -60,11 +73,19 @@ pub(super) async fn exchange(
         return Err(ApiError::invalid_access_token());
     }
     let Some(oid) = claims.oid.clone() else { return Err(ApiError::invalid_access_token()) };
-    if let Some((app_id, user_id)) = expected {
-        if !claims.app_id.as_deref().is_some_and(|a| a.eq_ignore_ascii_case(app_id.trim())) {
+    if version.teams_exchange_requires_app_and_user() {
+        let (app_id, user_id) =
+            (required(&body, "appId", "AppId")?, required(&body, "userId", "UserId")?);
+        let Some(app_id) = guid_digits(&app_id) else {
+            return Err(ApiError::validation("Provided AppId has invalid format.", "appId"));
+        };
+        let Some(user_id) = guid_digits(&user_id) else {
+            return Err(ApiError::validation("Provided UserId has invalid format.", "userId"));
+        };
+        if claims.app_id.as_deref().and_then(guid_digits) != Some(app_id) {
             return Err(ApiError::validation("AAD application is not the expected one.", "appId"));
         }
-        if !oid.eq_ignore_ascii_case(user_id.trim()) {
+        if guid_digits(&oid) != Some(user_id) {
             return Err(ApiError::validation(
                 "Provided AAD token issued for unexpected user.",
                 "userId",

@@ -228,6 +228,72 @@ async fn teams_user_exchange_matches_acs() {
     r.assert_error(400, "UnsupportedApiVersion");
 }
 
+/// ACS's order (its recorded sessions): the token first (401), then appId and userId required,
+/// then their GUID format, then whether they are the token's (all 400).
+#[tokio::test]
+async fn teams_user_exchange_checks_the_token_before_app_and_user() {
+    let issuer = TestIssuer::start().await;
+    let s = server_trusting(&issuer, true).await;
+    let (oid, app) = (uuid_like(), uuid_like());
+    let entra = issuer.mint(&issuer.claims(TEAMS_AUDIENCE, &oid, &app, "Teams.ManageCalls"));
+    let path = "/teamsUser/:exchangeAccessToken?api-version=2022-10-01";
+    for (token, app_id, user_id) in [
+        ("invalid", app.as_str(), ""),
+        ("", app.as_str(), ""),
+        ("invalid", "", ""),
+        ("", "invalid", "invalid"),
+    ] {
+        let r = s.post(path, json!({"token": token, "appId": app_id, "userId": user_id})).await;
+        let msg = r.assert_error(401, "InvalidAccessToken");
+        assert_eq!(msg, "Provided access token is not valid.", "{token:?} {app_id:?} {user_id:?}");
+    }
+    let r = s.post(path, json!({"appId": "", "userId": ""})).await;
+    r.assert_error(401, "InvalidAccessToken");
+
+    let cases = [
+        (
+            json!({"token": entra, "appId": "", "userId": ""}),
+            "AppId: The AppId field is required.",
+            "AppId",
+        ),
+        (
+            json!({"token": entra, "appId": app, "userId": ""}),
+            "UserId: The UserId field is required.",
+            "UserId",
+        ),
+        (
+            json!({"token": entra, "appId": "invalid", "userId": "invalid"}),
+            "Provided AppId has invalid format.",
+            "appId",
+        ),
+        (
+            json!({"token": entra, "appId": app, "userId": "invalid"}),
+            "Provided UserId has invalid format.",
+            "userId",
+        ),
+        (
+            json!({"token": entra, "appId": oid, "userId": oid}),
+            "AAD application is not the expected one.",
+            "appId",
+        ),
+        (
+            json!({"token": entra, "appId": app, "userId": app}),
+            "Provided AAD token issued for unexpected user.",
+            "userId",
+        ),
+    ];
+    for (body, message, target) in cases {
+        let r = s.post(path, body.clone()).await;
+        assert_eq!(r.assert_error(400, "ValidationError"), message, "{body}");
+        assert_eq!(r.json["error"]["target"], target, "{body}");
+    }
+    // GUIDs in .NET's other text forms are the same GUIDs.
+    let braced = format!("{{{}}}", app.to_uppercase());
+    let plain = oid.replace('-', "");
+    let r = s.post(path, json!({"token": entra, "appId": braced, "userId": plain})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+}
+
 #[tokio::test]
 async fn teams_extension_assignments_gate_the_exchange() {
     let issuer = TestIssuer::start().await;

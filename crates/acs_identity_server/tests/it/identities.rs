@@ -6,13 +6,17 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 fn is_acs_datetime(s: &str) -> bool {
-    // 2022-09-07T14:34:56.2714874+00:00
+    // 2022-09-07T14:34:56.2714874+00:00; trailing zeros of the fraction left out, as ACS does.
     let b = s.as_bytes();
-    s.len() == 33
+    let fraction = s.get(19..s.len().saturating_sub(6)).unwrap_or("x");
+    b.len() >= 25
         && b[4] == b'-'
         && b[10] == b'T'
-        && b[19] == b'.'
-        && b[20..27].iter().all(u8::is_ascii_digit)
+        && (fraction.is_empty()
+            || (fraction.len() <= 8
+                && fraction.starts_with('.')
+                && fraction[1..].bytes().all(|c| c.is_ascii_digit())
+                && !fraction.ends_with('0')))
         && s.ends_with("+00:00")
         && time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).is_ok()
 }
