@@ -238,9 +238,9 @@ pub fn verify(
 
 /// The host values a signature may have been made over, for the hosts a request reached:
 /// each as received, without its port (Java), and with its port repeated (the JS SDK's
-/// browser build up to `@azure/communication-common` 2.3.1 signs `host:port:port` while the
-/// browser sends `Host: host:port`; in Node the same SDK also sends `host:port:port`, which
-/// arrives as received). At most three per host.
+/// browser build of `@azure/communication-common` before 2.4.2 signs `host:port:port`
+/// while the browser sends `Host: host:port`; in Node the same SDK also sends
+/// `host:port:port`, which arrives as received). At most three per host.
 fn candidate_hosts(received: &[&str]) -> Vec<String> {
     let mut hosts: Vec<String> = Vec::with_capacity(received.len() * 3);
     for h in received {

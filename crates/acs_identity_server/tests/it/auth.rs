@@ -53,7 +53,7 @@ async fn sdk_host_and_path_variants_are_accepted() {
     assert_eq!(r.status, StatusCode::OK, "js host:port:port: {}", r.text);
 }
 
-/// The JS SDK's browser build (`@azure/communication-common` up to 2.3.1) signs
+/// The JS SDK's browser build (`@azure/communication-common` before 2.4.2) signs
 /// `host:port:port` but cannot set `Host`, so the browser sends `host:port`.
 #[tokio::test]
 async fn the_js_browser_signing_form_is_accepted() {
