@@ -76,7 +76,7 @@ async function bundle(out) {
   }
 }
 
-/** A static server for `root` on a free loopback port; resolves to its port. */
+/** A static server for `root` on a free loopback port; resolves to `{server, port}`. */
 function serveStatic(root) {
   const server = createServer((req, res) => {
     const path = normalize(decodeURIComponent(new URL(req.url, "http://x").pathname));
@@ -166,10 +166,11 @@ async function main() {
       env: { ...process.env, HOME: home },
     });
     cleanup.unshift(() => browser.close());
-    const context = await browser.newContext();
     const endpoint = new URL(config.connectionString.match(/endpoint=([^;]+)/i)[1]);
 
     for (const [i, variant] of VARIANTS.entries()) {
+      // A context of its own: a fresh preflight cache, so the Teams exchange's is sent.
+      const context = await browser.newContext();
       const page = await context.newPage();
       const preflights = await watchPreflights(page);
       const consoleLines = [];
@@ -191,15 +192,15 @@ async function main() {
         `${variant.name}: the Teams exchange preflight: ${JSON.stringify(teams)}`,
       );
       record(
-        all.length >= results.length && all.every((p) => p.status === 204),
+        all.length >= 1 && all.every((p) => p.status === 204),
         `${variant.name}: ${all.length} preflights, all 204: ${JSON.stringify(all.filter((p) => p.status !== 204))}`,
       );
       const corsErrors = consoleLines.filter((l) => l.includes("CORS"));
       record(corsErrors.length === 0, `${variant.name}: no CORS errors in the console ${JSON.stringify(corsErrors)}`);
-      await page.close();
+      await context.close();
     }
 
-    const page = await context.newPage();
+    const page = await (await browser.newContext()).newPage();
     const consoleLines = [];
     page.on("console", (m) => consoleLines.push(m.text()));
     await page.goto(`${otherOrigin}/${VARIANTS[0].name}/`);
