@@ -1,8 +1,9 @@
 //! Project automation.
 //!
 //! `cargo xtask test` installs what the test suite needs (the official Python SDK in a
-//! virtualenv under `target/`, the official JS SDK under `tests/compat/js`) and runs
-//! every test of the workspace. `.ci/run` calls exactly this.
+//! virtualenv under `target/`, the official JS SDK under `tests/compat/js` and, bundled for
+//! the browser with esbuild and playwright-core, under `tests/browser`) and runs every test
+//! of the workspace. `.ci/run` calls exactly this (and installs Chromium and certutil).
 //!
 //! `cargo xtask bench` builds the release server and load generator and runs the
 //! benchmarks of BENCHMARKS.md (see `bench.rs` for its options). `cargo xtask client-bench`
@@ -57,7 +58,8 @@ struct Compat {
 }
 
 /// Creates `target/compat-venv` with the pinned official Python SDK and installs the
-/// pinned official JS SDK with `npm ci`. Both steps are skipped when already current.
+/// pinned official JS SDK (for Node in `tests/compat/js`, for the browser test in
+/// `tests/browser`) with `npm ci`. Each step is skipped when already current.
 fn compat_setup() -> anyhow::Result<Compat> {
     let root = root();
     let venv = root.join("target/compat-venv");
@@ -74,14 +76,17 @@ fn compat_setup() -> anyhow::Result<Compat> {
             .arg(&requirements))?;
         std::fs::write(&stamp, &wanted)?;
     }
-    let js = root.join("tests/compat/js");
-    let lock = std::fs::read(js.join("package-lock.json")).unwrap_or_default();
-    let js_stamp = js.join("node_modules/.installed-lock");
-    if std::fs::read(&js_stamp).ok() != Some(lock.clone()) {
-        run(Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-            .current_dir(&js))?;
-        std::fs::write(&js_stamp, &lock)?;
+    // The JS SDK for Node, and the browser test's SDK bundle, esbuild and playwright-core.
+    for dir in ["tests/compat/js", "tests/browser"] {
+        let js = root.join(dir);
+        let lock = std::fs::read(js.join("package-lock.json")).unwrap_or_default();
+        let js_stamp = js.join("node_modules/.installed-lock");
+        if std::fs::read(&js_stamp).ok() != Some(lock.clone()) {
+            run(Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+                .current_dir(&js))?;
+            std::fs::write(&js_stamp, &lock)?;
+        }
     }
     Ok(Compat { python })
 }

@@ -53,6 +53,11 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "URL")]
     #[serde(skip_serializing_if = "Option::is_none")]
     database_url: Option<String>,
+    /// Origins whose pages may call the service from a browser (CORS), comma-separated:
+    /// `*` any, `''` none [default: *; env: ACSID_CORS_ALLOWED_ORIGINS].
+    #[arg(long, value_name = "ORIGINS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cors_allowed_origins: Option<String>,
     /// Log format: text or json [default: text].
     #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"])]
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -2,8 +2,8 @@
 //!
 //! `stringToSign = VERB "\n" pathAndQuery "\n" date ";" host ";" contentHash`,
 //! `Authorization: HMAC-SHA256 SignedHeaders=x-ms-date;host;x-ms-content-sha256&Signature=<b64>`.
-//! The SDKs disagree on the host (with or without port) and on the path (as sent or
-//! percent-decoded), so the verifier tries a small set of candidates for each.
+//! The SDKs disagree on the host (with or without port, or the port twice) and on the path
+//! (as sent or percent-decoded), so the verifier tries a small set of candidates for each.
 
 use std::fmt;
 
@@ -221,19 +221,7 @@ pub fn verify(
             paths.push(d);
         }
     }
-    let mut hosts: Vec<String> = Vec::with_capacity(request.hosts.len() * 2);
-    for h in request.hosts {
-        push_unique(&mut hosts, (*h).to_owned());
-        // Java signs the host without a port; JS (Node) may send "host:port:port".
-        if let Some(bare) = strip_port(h) {
-            push_unique(&mut hosts, bare.to_owned());
-            // JS in a browser signs "host:port:port" too, but the browser sends "host:port".
-            let port = &h[bare.len() + 1..];
-            if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) {
-                push_unique(&mut hosts, format!("{h}:{port}"));
-            }
-        }
-    }
+    let hosts = candidate_hosts(request.hosts);
 
     for path in &paths {
         for host in &hosts {
@@ -248,6 +236,25 @@ pub fn verify(
     Err(HmacError::SignatureMismatch)
 }
 
+/// The host values a signature may have been made over, for the hosts a request reached:
+/// each as received, without its port (Java), and with its port repeated (the JS SDK's
+/// browser build of `@azure/communication-common` before 2.4.2 signs `host:port:port`
+/// while the browser sends `Host: host:port`; in Node the same SDK also sends
+/// `host:port:port`, which arrives as received). At most three per host.
+fn candidate_hosts(received: &[&str]) -> Vec<String> {
+    let mut hosts: Vec<String> = Vec::with_capacity(received.len() * 3);
+    for h in received {
+        push_unique(&mut hosts, (*h).to_owned());
+        if let Some(bare) = strip_port(h) {
+            push_unique(&mut hosts, bare.to_owned());
+        }
+        if let Some(port) = single_port(h) {
+            push_unique(&mut hosts, format!("{h}:{port}"));
+        }
+    }
+    hosts
+}
+
 fn push_unique(v: &mut Vec<String>, s: String) {
     if !s.is_empty() && !v.contains(&s) {
         v.push(s);
@@ -260,6 +267,16 @@ fn strip_port(host: &str) -> Option<&str> {
         return (end + 1 < host.len()).then(|| &host[..=end]);
     }
     host.split_once(':').map(|(h, _)| h)
+}
+
+/// The port of `host:port` (or `[v6]:port`) when there is exactly one, all digits.
+fn single_port(host: &str) -> Option<&str> {
+    let rest = match host.find(']') {
+        Some(end) => &host[end + 1..],
+        None => host.split_once(':').map_or("", |(h, _)| &host[h.len()..]),
+    };
+    let port = rest.strip_prefix(':')?;
+    (!port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())).then_some(port)
 }
 
 /// Percent-decodes `s`; `None` when nothing was encoded or the result is not UTF-8.
@@ -328,6 +345,71 @@ mod tests {
         assert_eq!(k.sign(&sts), "DGdgwggJWnQyc6EHjR/Vbqg1ES64KpD6U2XwTDDj3tU=");
         let sts = string_to_sign("GET", "/testPath", date, "example.com", &h);
         assert_eq!(k.sign(&sts), "+6tWkg3lNKVjQHHmxkdGQcJjUgzclsWTMebnuCz1ngU=");
+    }
+
+    /// Signatures made by the browser build of `@azure/communication-common` 2.3.1 (WebCrypto
+    /// HMAC over `url.host + ":" + url.port`, no `Host` header set), bundled with esbuild for
+    /// the browser platform and run with the key above, the date above and `Date` fixed. What
+    /// a browser sends with them is the `Host` of the URL: `host:port`, or the bare host on the
+    /// default port (which the SDK leaves out of the URL, so nothing is repeated).
+    #[test]
+    fn js_browser_build_vectors() {
+        let keys = [key(KeyName::Primary, KEY_B64)];
+        let create = "/identities?api-version=2023-10-01";
+        let delete = "/identities/8%3Aacs%3A00000000-0000-0000-0000-000000000000_00000000-0000-0000-0000-000000000001?api-version=2023-10-01";
+        let chat = br#"{"createTokenWithScopes":["chat"]}"#.as_slice();
+        let cases: [(&str, &str, &str, &[u8], &str); 4] = [
+            (
+                "POST",
+                create,
+                "127.0.0.1:8443",
+                chat,
+                "qlt512PKszhD3IUHdX+sM7rOsjgqJiNjres8LmU8Uwc=",
+            ),
+            (
+                "DELETE",
+                delete,
+                "localhost:8443",
+                b"",
+                "G3+aaR38ZhcZXcgx3AQDuYV0ngjMq/S9HWRoNRrvlkE=",
+            ),
+            ("POST", create, "[::1]:8443", b"{}", "A2JGe2pV5J4CaajJcZ7Fszf4CRwM/fjT3CBDn0GemNo="),
+            ("POST", create, HOST, b"{}", "Tm9M0yrGqKiQc8ygA0UvvZUqzNWZi9jyGC97cMIyTv8="),
+        ];
+        for (method, path, host, body, signature) in cases {
+            let auth = authorization_header(signature);
+            let hash = content_hash(body);
+            let hosts = [host];
+            let mut req = request(&auth, &hash, path, &hosts, body);
+            req.method = method;
+            assert_eq!(verify(&req, &keys, NOW), Ok(KeyName::Primary), "{method} {host}");
+            // The signature is over the repeated port, not over what the browser sent.
+            let sts = string_to_sign(method, path, DATE, host, &hash);
+            assert_eq!(keys[0].sign(&sts) == signature, host == HOST, "{host}");
+            // Another port or another host does not verify it.
+            if let Some((name, _)) = host.rsplit_once(':') {
+                let moved = format!("{name}:9443");
+                let hosts = [moved.as_str()];
+                let mut req = request(&auth, &hash, path, &hosts, body);
+                req.method = method;
+                assert_eq!(verify(&req, &keys, NOW), Err(HmacError::SignatureMismatch));
+            }
+        }
+    }
+
+    #[test]
+    fn a_handful_of_candidate_hosts() {
+        assert_eq!(
+            candidate_hosts(&["localhost:8443"]),
+            ["localhost:8443", "localhost", "localhost:8443:8443"]
+        );
+        // Node's JS SDK sends the doubled form: nothing is tripled.
+        assert_eq!(candidate_hosts(&["localhost:8443:8443"]), ["localhost:8443:8443", "localhost"]);
+        assert_eq!(candidate_hosts(&["[::1]:8443"]), ["[::1]:8443", "[::1]", "[::1]:8443:8443"]);
+        assert_eq!(candidate_hosts(&["example.com", "example.com"]), ["example.com"]);
+        assert_eq!(candidate_hosts(&["example.com:"]), ["example.com:", "example.com"]);
+        // Host header and URI authority alike: still at most three candidates per host.
+        assert_eq!(candidate_hosts(&["a:1", "a:1", "b:2"]).len(), 6);
     }
 
     fn signed(
@@ -570,5 +652,10 @@ mod tests {
         assert_eq!(strip_port("[::1]:8443"), Some("[::1]"));
         assert_eq!(strip_port("[::1]"), None);
         assert_eq!(strip_port("example.com"), None);
+        assert_eq!(single_port("localhost:8443"), Some("8443"));
+        assert_eq!(single_port("[::1]:8443"), Some("8443"));
+        for none in ["localhost", "localhost:8443:8443", "[::1]", "a:b", "a:", "[::1]:"] {
+            assert_eq!(single_port(none), None, "{none}");
+        }
     }
 }

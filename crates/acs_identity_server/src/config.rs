@@ -57,6 +57,10 @@ pub struct Config {
     pub entra: EntraConfig,
     /// Request throttling (`[throttle]`), off by default.
     pub throttle: crate::throttle::ThrottleConfig,
+    /// Origins whose pages may call the service from a browser (CORS): `["*"]` (the
+    /// default) any, a list only those, `[]` none. A comma-separated string also works.
+    #[serde(deserialize_with = "crate::cors::deserialize_origins")]
+    pub cors_allowed_origins: Vec<String>,
 }
 
 /// Entra ID settings (`[entra]` in TOML).
@@ -136,6 +140,7 @@ impl Default for Config {
             audit_log: crate::audit::AuditDestination::Off,
             entra: EntraConfig::default(),
             throttle: crate::throttle::ThrottleConfig::default(),
+            cors_allowed_origins: vec![crate::cors::ANY_ORIGIN.to_owned()],
         }
     }
 }
@@ -201,6 +206,10 @@ impl Config {
         }
         if self.data_location.trim().is_empty() {
             anyhow::bail!("data_location must not be empty");
+        }
+        for origin in &self.cors_allowed_origins {
+            crate::cors::normalize_origin(origin)
+                .map_err(|e| anyhow::anyhow!("cors_allowed_origins: {e}"))?;
         }
         if let Some(url) = &self.database_url {
             StoreLocation::parse(url.expose()).map_err(|e| anyhow::anyhow!("database_url: {e}"))?;
@@ -330,6 +339,32 @@ mod tests {
                 assert!(Config::from_figment(&Config::figment(None)).is_err(), "{key}={bad}");
                 jail.clear_env();
             }
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn cors_origins_default_to_any_and_come_from_toml_env_or_a_string() {
+        Jail::expect_with(|jail| {
+            let load = |file: Option<&str>| {
+                Config::from_figment(&Config::figment(file.map(Path::new)))
+                    .map(|c| c.cors_allowed_origins)
+                    .map_err(|e| e.to_string())
+            };
+            assert_eq!(load(None)?, ["*"]);
+            jail.create_file("list.toml", "cors_allowed_origins = [\"http://localhost:3000\"]")?;
+            assert_eq!(load(Some("list.toml"))?, ["http://localhost:3000"]);
+            jail.create_file("off.toml", "cors_allowed_origins = []")?;
+            assert!(load(Some("off.toml"))?.is_empty());
+            jail.set_env("ACSID_CORS_ALLOWED_ORIGINS", "http://localhost:3000,http://[::1]:5173");
+            assert_eq!(load(Some("off.toml"))?, ["http://localhost:3000", "http://[::1]:5173"]);
+            jail.set_env("ACSID_CORS_ALLOWED_ORIGINS", "[\"https://app.example\"]");
+            assert_eq!(load(None)?, ["https://app.example"]);
+            jail.set_env("ACSID_CORS_ALLOWED_ORIGINS", "");
+            assert!(load(None)?.is_empty());
+            jail.set_env("ACSID_CORS_ALLOWED_ORIGINS", "http://localhost:3000/app");
+            let e = load(None).unwrap_err();
+            assert!(e.contains("cors_allowed_origins") && e.contains("not an origin"), "{e}");
             Ok(())
         });
     }

@@ -9,6 +9,7 @@ pub mod audit;
 mod auth;
 pub mod cache;
 pub mod config;
+mod cors;
 pub mod entra;
 pub mod error;
 mod layers;

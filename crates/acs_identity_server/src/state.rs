@@ -47,6 +47,8 @@ pub struct HttpSettings {
     pub request_timeout: Duration,
     /// Most requests in flight at once.
     pub max_in_flight_requests: usize,
+    /// Origins allowed by CORS (`*` for any; empty: CORS off).
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl Default for HttpSettings {
@@ -65,6 +67,7 @@ impl HttpSettings {
             max_header_bytes: config.max_header_bytes,
             request_timeout: Duration::from_secs(config.request_timeout_seconds),
             max_in_flight_requests: config.max_in_flight_requests,
+            cors_allowed_origins: config.cors_allowed_origins.clone(),
         }
     }
 }

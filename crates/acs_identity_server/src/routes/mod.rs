@@ -51,7 +51,8 @@ pub fn app(state: AppState) -> Router {
             )
             .into_response()
         }))
-        .with_state(state)
+        .with_state(state.clone())
+        .layer(crate::cors::layer(&state.http().cors_allowed_origins))
 }
 
 /// The handler of each operation.

@@ -53,6 +53,43 @@ async fn sdk_host_and_path_variants_are_accepted() {
     assert_eq!(r.status, StatusCode::OK, "js host:port:port: {}", r.text);
 }
 
+/// The JS SDK's browser build (`@azure/communication-common` before 2.4.2) signs
+/// `host:port:port` but cannot set `Host`, so the browser sends `host:port`.
+#[tokio::test]
+async fn the_js_browser_signing_form_is_accepted() {
+    let s = TestServer::start().await;
+    let host = s.endpoint().trim_start_matches("https://").to_owned();
+    let port = host.rsplit(':').next().unwrap().to_owned();
+    let doubled = format!("{host}:{port}");
+    let create = |sign_host: &str| {
+        s.request(Method::POST, CREATE)
+            .json(&json!({"createTokenWithScopes": ["chat"]}))
+            .header("origin", "http://localhost:3000")
+            .sign_host(sign_host)
+    };
+    let r = create(&doubled).send().await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let id = r.json["identity"]["id"].as_str().unwrap().to_owned();
+    let path = format!("/identities/{}?api-version=2023-10-01", encode_id(&id));
+    let r = s.request(Method::DELETE, &path).sign_host(&doubled).send().await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    // Over plain HTTP too (another port, the same form).
+    let http_host = s.http_endpoint().trim_start_matches("http://").to_owned();
+    let http_port = http_host.rsplit(':').next().unwrap().to_owned();
+    let r = s
+        .request(Method::POST, CREATE)
+        .plain_http()
+        .sign_host(&format!("{http_host}:{http_port}"))
+        .send()
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "plain HTTP: {}", r.text);
+    // Any other repetition, or another port, is not the host that was reached.
+    for wrong in [format!("{doubled}:{port}"), format!("{host}:1"), "127.0.0.1:1:1".to_owned()] {
+        let r = create(&wrong).send().await;
+        r.assert_error(401, "Denied");
+    }
+}
+
 #[tokio::test]
 async fn date_header_may_carry_the_signed_date() {
     use acs_identity_core::hmac::{content_hash, string_to_sign, AccessKey};

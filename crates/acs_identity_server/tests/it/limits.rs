@@ -24,24 +24,24 @@ async fn start(tweak: impl FnOnce(&mut acs_identity_server::Config)) -> TestServ
     TestServer::start_with(tweak, std::sync::Arc::new(SystemClock)).await
 }
 
-fn http_addr(s: &TestServer) -> SocketAddr {
+pub(crate) fn http_addr(s: &TestServer) -> SocketAddr {
     s.inner().http_addr().expect("plain HTTP listener")
 }
 
 /// A response read off a raw HTTP/1.1 connection.
 #[derive(Debug)]
-struct RawResponse {
-    status: u16,
+pub(crate) struct RawResponse {
+    pub(crate) status: u16,
     head: String,
     body: String,
 }
 
 impl RawResponse {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or(Value::Null)
     }
 
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.head.lines().find_map(|l| {
             let (n, v) = l.split_once(':')?;
             n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
@@ -51,7 +51,7 @@ impl RawResponse {
 
 /// Reads one response (head and `Content-Length` body); `None` when the connection closes
 /// or fails before a whole head arrives.
-async fn read_response(stream: &mut (impl AsyncReadExt + Unpin)) -> Option<RawResponse> {
+pub(crate) async fn read_response(stream: &mut (impl AsyncReadExt + Unpin)) -> Option<RawResponse> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     let head_end = loop {
@@ -288,7 +288,7 @@ async fn idle_connections_are_closed() {
 }
 
 /// Opens a request that stays in flight: its head is complete, its body never arrives.
-async fn hold_a_request(addr: SocketAddr) -> TcpStream {
+pub(crate) async fn hold_a_request(addr: SocketAddr) -> TcpStream {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     stream
         .write_all(

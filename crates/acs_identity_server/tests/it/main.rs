@@ -3,6 +3,7 @@
 
 mod audit;
 mod auth;
+mod cors;
 mod entra;
 mod errors;
 mod identities;
