@@ -1,7 +1,5 @@
 //! Conversions between domain values and column values shared by the backends.
 
-#![allow(dead_code)] // each backend uses a subset
-
 use std::str::FromStr;
 
 use acs_identity_core::hmac::KeyName;
@@ -44,6 +42,14 @@ pub(crate) fn generation(g: i64) -> Result<u64, StoreError> {
 }
 
 /// The resource row, for [`resource_from_row`].
+/// The columns of a Teams extension assignment, in the order both backends select them.
+pub(crate) const TEAMS_COLUMNS: &str = "tenant_id, object_id, principal_type, client_ids";
+/// The columns of an Entra assignment, in the order both backends select them.
+pub(crate) const ENTRA_COLUMNS: &str = "object_id, tenant_id, principal_type, client_ids";
+/// At most this many object ids (the user, its tenant, its groups) are looked up for one
+/// Entra token; a token naming more groups is looked up by the first ones.
+pub(crate) const MAX_LOOKUP_IDS: usize = 256;
+
 pub(crate) const RESOURCE_QUERY: &str =
     "SELECT resource_id, data_location, created_at FROM resource";
 /// The access keys, for [`access_key_from_row`].

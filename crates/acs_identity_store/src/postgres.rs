@@ -29,7 +29,8 @@ use uuid::Uuid;
 use crate::convert::{
     access_key_from_row, columns_by_name, corrupt, entra_assignment_from_row, identity_from_row,
     resource_from_row, signing_key_from_row, teams_assignment_from_row, to_nanos, Columns,
-    ACCESS_KEYS_QUERY, RESOURCE_QUERY, SIGNING_KEYS_QUERY,
+    ACCESS_KEYS_QUERY, ENTRA_COLUMNS, MAX_LOOKUP_IDS, RESOURCE_QUERY, SIGNING_KEYS_QUERY,
+    TEAMS_COLUMNS,
 };
 use crate::transfer::{self, Transfer};
 
@@ -445,11 +446,6 @@ async fn insert_signing_key(
     Ok(())
 }
 
-/// At most this many object ids are looked up for one token (as in SQLite).
-const MAX_LOOKUP_IDS: usize = 256;
-
-const TEAMS_COLUMNS: &str = "tenant_id, object_id, principal_type, client_ids";
-const ENTRA_COLUMNS: &str = "object_id, tenant_id, principal_type, client_ids";
 
 #[async_trait]
 impl AssignmentStore for PostgresStore {

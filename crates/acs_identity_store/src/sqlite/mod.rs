@@ -27,8 +27,10 @@ use uuid::Uuid;
 use crate::convert::{
     access_key_from_row, columns_by_name, corrupt, entra_assignment_from_row, generation,
     identity_from_row, resource_from_row, signing_key_from_row, teams_assignment_from_row,
-    to_nanos, Columns, ACCESS_KEYS_QUERY, RESOURCE_QUERY, SIGNING_KEYS_QUERY,
+    to_nanos, Columns, ACCESS_KEYS_QUERY, ENTRA_COLUMNS, MAX_LOOKUP_IDS, RESOURCE_QUERY,
+    SIGNING_KEYS_QUERY, TEAMS_COLUMNS,
 };
+
 mod writer;
 
 use crate::transfer::{self, Transfer};
@@ -343,11 +345,10 @@ impl Transfer for SqliteStore {
         limit: u32,
     ) -> StoreResult<Vec<TeamsExtensionAssignment>> {
         let (tenant, object) = after.unwrap_or_default();
-        let rows = sqlx::query(
-            "SELECT tenant_id, object_id, principal_type, client_ids \
-             FROM teams_extension_assignments \
-             WHERE (tenant_id, object_id) > (?, ?) ORDER BY tenant_id, object_id LIMIT ?",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {TEAMS_COLUMNS} FROM teams_extension_assignments \
+             WHERE (tenant_id, object_id) > (?, ?) ORDER BY tenant_id, object_id LIMIT ?"
+        ))
         .bind(tenant)
         .bind(object)
         .bind(i64::from(limit))
@@ -395,7 +396,6 @@ fn client_ids_json(ids: &[String]) -> String {
     serde_json::to_string(ids).unwrap_or_else(|_| "[]".to_owned())
 }
 
-const ENTRA_COLUMNS: &str = "object_id, tenant_id, principal_type, client_ids";
 
 async fn upsert_entra(tx: &mut Transaction<'_, Sqlite>, a: &EntraAssignment) -> StoreResult<bool> {
     let existed = sqlx::query("SELECT 1 FROM entra_assignments WHERE object_id = ?")
@@ -426,10 +426,10 @@ impl AssignmentStore for SqliteStore {
         tenant_id: &str,
         object_id: &str,
     ) -> StoreResult<Option<TeamsExtensionAssignment>> {
-        let row = sqlx::query(
-            "SELECT tenant_id, object_id, principal_type, client_ids FROM teams_extension_assignments \
-             WHERE tenant_id = ? AND object_id = ?",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {TEAMS_COLUMNS} FROM teams_extension_assignments \
+             WHERE tenant_id = ? AND object_id = ?"
+        ))
         .bind(tenant_id)
         .bind(object_id)
         .fetch_optional(&self.reader)
@@ -539,14 +539,21 @@ impl AssignmentStore for SqliteStore {
         tenant_id: &str,
         object_ids: &[String],
     ) -> StoreResult<Vec<EntraAssignment>> {
-        let mut out = Vec::new();
-        for id in object_ids.iter().take(256) {
-            if let Some(a) = self.get_entra_assignment(id).await? {
-                if a.tenant_id == tenant_id {
-                    out.push(a);
-                }
-            }
+        let ids = &object_ids[..object_ids.len().min(MAX_LOOKUP_IDS)];
+        if ids.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(out)
+        // One query, in the order of `ids`, as PostgreSQL's `= ANY($1)`.
+        let rows = sqlx::query(&format!(
+            "SELECT {ENTRA_COLUMNS} FROM entra_assignments \
+             JOIN json_each(?) AS wanted ON wanted.value = entra_assignments.object_id \
+             WHERE tenant_id = ? ORDER BY wanted.key"
+        ))
+        .bind(serde_json::to_string(ids).map_err(|e| corrupt(e.to_string()))?)
+        .bind(tenant_id)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(entra_assignment_from_row).collect()
     }
 }
