@@ -562,6 +562,7 @@ fn seed(
     let stdin = child.stdin.take().context("no stdin")?;
     let mut sql = BufWriter::with_capacity(1 << 20, stdin);
     let mut ids = BufWriter::new(std::fs::File::create(sample_file)?);
+    #[allow(clippy::disallowed_methods)] // the time a benchmark run is recorded at
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?;
     let span_ms = count / 4096 + 1;
     let base_ms = (now.as_millis() as u64).saturating_sub(span_ms + 60_000);

@@ -644,7 +644,7 @@ mod tests {
 
     #[tokio::test]
     async fn static_token_is_returned_as_is() {
-        let token = jwt(OffsetDateTime::now_utc() + Duration::hours(1));
+        let token = jwt(SystemClock.now() + Duration::hours(1));
         let credential = CommunicationTokenCredential::new(token.clone()).unwrap();
         let got = credential.get_token().await.unwrap();
         assert_eq!(got.token.secret(), token);
@@ -1038,7 +1038,7 @@ mod tests {
 
     #[tokio::test]
     async fn implements_token_credential_ignoring_scopes() {
-        let token = jwt(OffsetDateTime::now_utc() + Duration::hours(1));
+        let token = jwt(SystemClock.now() + Duration::hours(1));
         let credential: Arc<dyn TokenCredential> =
             Arc::new(CommunicationTokenCredential::new(token.clone()).unwrap());
         let got = credential.get_token(&["https://example/.default"], None).await.unwrap();
@@ -1047,7 +1047,7 @@ mod tests {
 
     #[tokio::test]
     async fn debug_never_shows_tokens() {
-        let token = jwt(OffsetDateTime::now_utc() + Duration::hours(1));
+        let token = jwt(SystemClock.now() + Duration::hours(1));
         let credential = CommunicationTokenCredential::new(token.clone()).unwrap();
         credential.get_token().await.unwrap();
         let debug = format!("{credential:?}");

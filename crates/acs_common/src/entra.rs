@@ -35,6 +35,7 @@
 //! # }
 //! ```
 
+use crate::clock::{Clock, SystemClock};
 use crate::credential::TokenRefresher;
 use crate::credential::{CommunicationTokenCredential, CommunicationTokenRefreshOptions};
 use async_trait::async_trait;
@@ -47,7 +48,6 @@ use azure_core::{
     },
 };
 use std::{fmt, sync::Arc};
-use time::OffsetDateTime;
 
 /// The default scope: Entra user access to Communication Services.
 pub const DEFAULT_ENTRA_SCOPE: &str = "https://communication.azure.com/clients/.default";
@@ -161,6 +161,7 @@ struct EntraTokenExchanger {
     scopes: Vec<String>,
     /// The last Entra token exchanged and what it was exchanged for.
     last: tokio::sync::Mutex<Option<(Secret, AccessToken)>>,
+    clock: Arc<dyn Clock>,
 }
 
 impl EntraTokenExchanger {
@@ -204,6 +205,7 @@ impl EntraTokenExchanger {
             credential: options.token_credential,
             scopes: options.scopes,
             last: tokio::sync::Mutex::new(None),
+            clock: Arc::new(SystemClock),
         })
     }
 
@@ -246,8 +248,7 @@ impl TokenRefresher for EntraTokenExchanger {
         let entra = self.credential.get_token(&scopes, None).await?;
         let mut last = self.last.lock().await;
         if let Some((exchanged_for, token)) = last.as_ref() {
-            if exchanged_for.secret() == entra.token.secret()
-                && token.expires_on > OffsetDateTime::now_utc()
+            if exchanged_for.secret() == entra.token.secret() && token.expires_on > self.clock.now()
             {
                 return Ok(token.clone());
             }

@@ -5,6 +5,7 @@ use acs_identity::models::{
     GetTokenForTeamsUserOptions,
 };
 use acs_identity::CommunicationUserIdentifier;
+use acs_identity_core::clock::{Clock as _, SystemClock};
 use anyhow::Context as _;
 use azure_core::time::{Duration, OffsetDateTime};
 use base64::Engine as _;
@@ -136,7 +137,7 @@ pub(crate) async fn run(args: TokenArgs, local_offset: UtcOffset) -> anyhow::Res
         TokenCommand::Decode { token } => {
             let token = read_token(token)?;
             let decoded = Decoded::parse(&token)?;
-            decoded.print(output, local_offset, OffsetDateTime::now_utc())
+            decoded.print(output, local_offset, SystemClock.now())
         }
         TokenCommand::Verify { token } => {
             let token = read_token(token)?;

@@ -10,6 +10,7 @@
 //! generation wins, a deletion stays), so an interrupted import can simply be run again.
 //! A target holding a different resource is refused before anything is written.
 
+use acs_identity_core::clock::{Clock as _, SystemClock};
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -259,7 +260,7 @@ async fn write_dump(store: &AnyStore, out: &mut impl Write) -> anyhow::Result<Co
         &Line::Header(Header {
             format: FORMAT.to_owned(),
             version: VERSION,
-            exported_at: OffsetDateTime::now_utc(),
+            exported_at: SystemClock.now(),
             schema_version: store.schema_version().await?,
         }),
     )?;

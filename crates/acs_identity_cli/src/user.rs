@@ -1,5 +1,6 @@
 //! `acs-identity user ...`: create, show and delete users.
 
+use acs_identity_core::clock::{Clock as _, SystemClock};
 use std::path::PathBuf;
 
 use acs_identity::models::{
@@ -255,5 +256,5 @@ async fn show(
 
 /// `2026-01-31T16:05:09Z (in 23h 59m)`.
 pub(crate) fn with_relative(at: OffsetDateTime) -> String {
-    format!("{} ({})", rfc3339(at), relative(at, OffsetDateTime::now_utc()))
+    format!("{} ({})", rfc3339(at), relative(at, SystemClock.now()))
 }

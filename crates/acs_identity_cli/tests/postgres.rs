@@ -7,6 +7,7 @@
 
 mod support;
 
+use acs_identity_core::clock::Clock as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -102,7 +103,7 @@ impl Node {
     ) -> Option<(StatusCode, Value)> {
         let body = body.map(|b| serde_json::to_vec(&b).unwrap()).unwrap_or_default();
         let host = self.http.trim_start_matches("http://");
-        let date = http_date(time::OffsetDateTime::now_utc());
+        let date = http_date(SystemClock.now());
         let hash = content_hash(&body);
         let signature = AccessKey::new(KeyName::Primary, &self.key).sign(&string_to_sign(
             method.as_str(),

@@ -2,10 +2,10 @@
 //! signed with the access key exactly as the official SDKs sign them (HMAC-SHA256 over
 //! `VERB\npath?query\ndate;host;content-hash`).
 
+use acs_identity_core::clock::{Clock as _, SystemClock};
 use acs_identity_core::hmac::{authorization_header, content_hash, string_to_sign, AccessKey};
 use acs_identity_core::time_format::http_date;
 use anyhow::{bail, Context as _};
-use time::OffsetDateTime;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Largest response head accepted.
@@ -28,7 +28,7 @@ impl Signer {
     }
 
     fn date(&mut self) -> &str {
-        let now = OffsetDateTime::now_utc();
+        let now = SystemClock.now();
         if now.unix_timestamp() != self.date_second {
             self.date_second = now.unix_timestamp();
             self.date = http_date(now);

@@ -10,11 +10,12 @@
 mod hist;
 mod http;
 
+use acs_identity_core::clock::{Clock as _, SystemClock};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use acs_identity_core::hmac::{AccessKey, KeyName};
 use anyhow::{bail, Context as _};
@@ -311,8 +312,8 @@ struct Rng(u64);
 
 impl Rng {
     fn new(stream: u64) -> Rng {
-        let t =
-            SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1);
+        // The low 64 bits of the time in nanoseconds: a different seed per run.
+        let t = SystemClock.now().unix_timestamp_nanos() as u64;
         Rng((t ^ stream.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15)) | 1)
     }
 

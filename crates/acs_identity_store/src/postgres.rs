@@ -446,7 +446,6 @@ async fn insert_signing_key(
     Ok(())
 }
 
-
 #[async_trait]
 impl AssignmentStore for PostgresStore {
     async fn get_teams_extension_assignment(

@@ -1,6 +1,7 @@
 //! A local OpenID issuer that mints Entra-shaped tokens, with a JWKS served on
 //! `127.0.0.1:0` and written to a file.
 
+use acs_identity_core::clock::{Clock as _, SystemClock};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -13,7 +14,7 @@ use axum::{Json, Router};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{json, Value};
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 
 /// The audience of tokens for the Identity API.
 pub const API_AUDIENCE: &str = "https://communication.azure.com";
@@ -164,7 +165,7 @@ impl TestIssuer {
 
     /// Entra-shaped claims: this issuer, `aud`, tenant, a fresh `oid`, `appid`, 1 h life.
     pub fn claims(&self, aud: &str, oid: &str, app_id: &str, scp: &str) -> Value {
-        let now = OffsetDateTime::now_utc();
+        let now = SystemClock.now();
         json!({
             "aud": aud, "iss": self.issuer, "iat": now.unix_timestamp(),
             "nbf": (now - Duration::minutes(1)).unix_timestamp(),

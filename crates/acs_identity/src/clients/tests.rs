@@ -5,6 +5,7 @@
 
 use super::*;
 use crate::models::CommunicationUserDetail;
+use acs_common::clock::{Clock as _, SystemClock};
 use async_trait::async_trait;
 use azure_core::{
     credentials::{AccessToken, Secret, TokenRequestOptions},
@@ -13,7 +14,6 @@ use azure_core::{
         headers::{HeaderName, Headers},
         AsyncRawResponse, Body, FixedRetryOptions, HttpClient, RetryOptions, StatusCode, Transport,
     },
-    time::OffsetDateTime,
 };
 use base64::{engine::general_purpose::STANDARD, Engine as _};
 use hmac::{Hmac, Mac};
@@ -144,7 +144,7 @@ fn assert_signed_with(request: &Request, key: &str) {
 
     let date = header(request, "x-ms-date").expect("x-ms-date is set");
     let signed_at = azure_core::time::parse_rfc7231(date).expect("x-ms-date is RFC 1123");
-    let skew = (OffsetDateTime::now_utc() - signed_at).abs();
+    let skew = (SystemClock.now() - signed_at).abs();
     assert!(skew < Duration::minutes(5), "x-ms-date {date} is not current");
     assert!(date.ends_with(" GMT"));
 
@@ -794,7 +794,7 @@ impl TokenCredential for FakeEntraCredential {
         self.scopes.lock().unwrap().extend(scopes.iter().map(|s| (*s).to_owned()));
         Ok(AccessToken::new(
             Secret::new("entra-access-token"),
-            OffsetDateTime::now_utc() + Duration::hours(1),
+            SystemClock.now() + Duration::hours(1),
         ))
     }
 }

@@ -3,6 +3,7 @@
 //! that trusts a local OpenID issuer (`acs_identity_testkit::TestIssuer`).
 
 use super::*;
+use acs_common::clock::{Clock as _, SystemClock};
 use acs_identity::acs_common::entra::EntraCommunicationTokenCredentialOptions;
 use acs_identity::acs_common::CommunicationTokenCredential;
 use acs_identity::models::{
@@ -66,7 +67,7 @@ impl TokenCredential for IssuerCredential {
         let claims = self.issuer.claims(aud, &self.object_id, &self.app_id, scp);
         Ok(AccessToken::new(
             Secret::new(self.issuer.mint(&claims)),
-            OffsetDateTime::now_utc() + Duration::hours(1),
+            SystemClock.now() + Duration::hours(1),
         ))
     }
 }
@@ -148,7 +149,7 @@ async fn teams_user_exchange_returns_a_token_for_the_teams_user() {
     assert_http_error(&error, StatusCode::BadRequest, "ValidationError");
 
     let mut expired = issuer.claims(TEAMS_AUDIENCE, &oid, &app, "Teams.ManageCalls");
-    expired["exp"] = (OffsetDateTime::now_utc() - Duration::minutes(10)).unix_timestamp().into();
+    expired["exp"] = (SystemClock.now() - Duration::minutes(10)).unix_timestamp().into();
     let expired = GetTokenForTeamsUserOptions::new(issuer.mint(&expired), &app, &oid);
     let error = client.get_token_for_teams_user(&expired, None).await.unwrap_err();
     assert_http_error(&error, StatusCode::Unauthorized, "InvalidAccessToken");

@@ -3,6 +3,7 @@
 //! Every test starts its own service from `acs_identity_testkit` on `127.0.0.1:0`, so the tests
 //! share nothing and can run in any order.
 
+use acs_common::clock::{Clock as _, SystemClock};
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -107,7 +108,7 @@ fn error_target(error: Error) -> Option<String> {
 /// Asserts that `actual` is `expected` from now, within a few seconds of test run time.
 #[track_caller]
 fn assert_expires_in(actual: OffsetDateTime, expected: Duration) {
-    let remaining = actual - OffsetDateTime::now_utc();
+    let remaining = actual - SystemClock.now();
     assert!(
         (expected - Duration::minutes(1)..=expected).contains(&remaining),
         "expires in {remaining}, expected about {expected}"
@@ -360,7 +361,7 @@ async fn custom_id_returns_the_same_user_and_user_detail_reads_it() {
         custom_id: Some("alice@contoso.com".to_owned()),
         ..Default::default()
     };
-    let before = OffsetDateTime::now_utc() - Duration::seconds(2);
+    let before = SystemClock.now() - Duration::seconds(2);
     let with_token = client
         .create_user_and_token(&[CommunicationTokenScope::Chat], Some(options))
         .await
@@ -370,7 +371,7 @@ async fn custom_id_returns_the_same_user_and_user_detail_reads_it() {
     assert_eq!(with_token.user, alice);
     let detail = client.get_user_detail(&alice, None).await.unwrap().into_model().unwrap();
     let issued_at = detail.last_token_issued_at.expect("a token was issued");
-    assert!(issued_at >= before && issued_at <= OffsetDateTime::now_utc(), "{issued_at}");
+    assert!(issued_at >= before && issued_at <= SystemClock.now(), "{issued_at}");
 
     // A plain user has no custom id.
     let plain = client.create_user(None).await.unwrap().into_model().unwrap();

@@ -1,6 +1,7 @@
 //! The audit log: every state-changing request, successful or not, is one JSON line with
 //! who, what, on which identity and how it ended — and nothing secret.
 
+use acs_identity_core::clock::Clock as _;
 use std::sync::Arc;
 
 use acs_identity_core::hmac::KeyName;
@@ -11,7 +12,6 @@ use acs_identity_testkit::issuer::{API_AUDIENCE, TEAMS_AUDIENCE};
 use acs_identity_testkit::{encode_id, uuid_like, TestIssuer, TestResponse, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use time::OffsetDateTime;
 
 use crate::log_secrets::{signed_request, tamper, Secrets};
 
@@ -101,7 +101,7 @@ async fn every_state_changing_request_is_audited_without_secrets() {
         Arc::new(SystemClock),
     )
     .await;
-    let started = OffsetDateTime::now_utc();
+    let started = SystemClock.now();
     let mut secrets = Secrets::default();
     let primary = s.key(KeyName::Primary);
     let secondary = s.key(KeyName::Secondary);
@@ -341,7 +341,7 @@ async fn every_state_changing_request_is_audited_without_secrets() {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
         .collect();
     assert_eq!(lines.len(), expect.0.len(), "one line per state-changing request:\n{text}");
-    let finished = OffsetDateTime::now_utc();
+    let finished = SystemClock.now();
     for (line, e) in lines.iter().zip(&expect.0) {
         let ctx = format!("{}: {line}", e.request_id);
         assert_eq!(line["client_request_id"], e.request_id.as_str(), "{ctx}");

@@ -1,10 +1,11 @@
 //! HMAC-SHA256 authentication: what is accepted and what gets 401.
 
+use acs_identity_core::clock::{Clock as _, SystemClock};
 use acs_identity_core::hmac::KeyName;
 use acs_identity_testkit::{encode_id, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 
 const CREATE: &str = "/identities?api-version=2023-10-01";
 
@@ -96,7 +97,7 @@ async fn date_header_may_carry_the_signed_date() {
     use base64::Engine as _;
     let s = TestServer::start().await;
     // Older clients sign `SignedHeaders=date;host;x-ms-content-sha256` and send `Date`.
-    let date = acs_identity_core::time_format::http_date(OffsetDateTime::now_utc());
+    let date = acs_identity_core::time_format::http_date(SystemClock.now());
     let host = s.endpoint().trim_start_matches("https://").to_owned();
     let hash = content_hash(b"");
     let raw = base64::engine::general_purpose::STANDARD.decode(s.key(KeyName::Primary)).unwrap();
@@ -127,7 +128,7 @@ async fn date_header_may_carry_the_signed_date() {
 async fn every_tampering_is_refused_with_401() {
     let s = TestServer::start().await;
     let other = TestServer::start().await;
-    let now = OffsetDateTime::now_utc();
+    let now = SystemClock.now();
     let cases = vec![
         ("no auth", s.request(Method::POST, CREATE).unsigned()),
         (

@@ -1,6 +1,7 @@
 //! Entra bearer authentication, the Teams user exchange, Teams Phone extensibility and
 //! Entra user access, against a local OpenID issuer.
 
+use acs_identity_core::clock::Clock as _;
 use std::sync::Arc;
 
 use acs_identity_core::SystemClock;
@@ -8,7 +9,7 @@ use acs_identity_testkit::issuer::{API_AUDIENCE, TEAMS_AUDIENCE};
 use acs_identity_testkit::{jwt_payload, uuid_like, TestIssuer, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 
 async fn server_trusting(issuer: &TestIssuer, by_url: bool) -> TestServer {
     let cfg = if by_url { issuer.config_url() } else { issuer.config_file() };
@@ -46,9 +47,9 @@ async fn bearer_tokens_from_trusted_issuers_call_the_api() {
     }
 
     let mut expired = issuer.claims(API_AUDIENCE, &uuid_like(), &app, "");
-    expired["exp"] = (OffsetDateTime::now_utc() - Duration::minutes(10)).unix_timestamp().into();
+    expired["exp"] = (SystemClock.now() - Duration::minutes(10)).unix_timestamp().into();
     let mut early = issuer.claims(API_AUDIENCE, &uuid_like(), &app, "");
-    early["nbf"] = (OffsetDateTime::now_utc() + Duration::minutes(10)).unix_timestamp().into();
+    early["nbf"] = (SystemClock.now() + Duration::minutes(10)).unix_timestamp().into();
     let cases = [
         ("expired", issuer.mint(&expired)),
         ("not yet valid", issuer.mint(&early)),
@@ -184,7 +185,7 @@ async fn teams_user_exchange_matches_acs() {
     assert_eq!(v["identity"]["id"], format!("8:orgid:{oid}"));
 
     let mut expired = issuer.claims(TEAMS_AUDIENCE, &oid, &app, "Teams.ManageCalls");
-    expired["exp"] = (OffsetDateTime::now_utc() - Duration::minutes(10)).unix_timestamp().into();
+    expired["exp"] = (SystemClock.now() - Duration::minutes(10)).unix_timestamp().into();
     for (name, t) in [
         ("empty", String::new()),
         ("garbage", "abc".to_owned()),

@@ -3,6 +3,7 @@
 //! exchange) runs with every event at TRACE captured, and no access key, signature sent,
 //! issued token or Entra token may appear in what was captured.
 
+use acs_identity_core::clock::Clock as _;
 use std::io;
 use std::sync::{Arc, Mutex};
 
@@ -19,7 +20,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 use tracing_subscriber::fmt::MakeWriter;
 
 /// Every formatted event, appended to one shared buffer.
@@ -82,7 +83,7 @@ pub(crate) fn signed_request<'a>(
     secrets: &mut Secrets,
 ) -> TestRequest<'a> {
     let bytes = serde_json::to_vec(body).expect("json");
-    let date = http_date(OffsetDateTime::now_utc());
+    let date = http_date(SystemClock.now());
     let host = s.endpoint().split("://").nth(1).expect("host").to_owned();
     let hash = content_hash(&bytes);
     let sts = string_to_sign(method.as_str(), path_and_query, &date, &host, &hash);
@@ -112,7 +113,7 @@ async fn signed(
 
 /// Sends a request with a given `Authorization` header value (valid date and hash).
 async fn with_authorization(s: &TestServer, authorization: &str) -> TestResponse {
-    let date = http_date(OffsetDateTime::now_utc());
+    let date = http_date(SystemClock.now());
     s.request(Method::POST, "/identities?api-version=2023-10-01")
         .unsigned()
         .body(b"{}".to_vec())
@@ -271,7 +272,7 @@ async fn no_key_signature_or_token_reaches_the_logs() {
     )
     .await;
     r.assert_error(401, "Denied");
-    let date = http_date(OffsetDateTime::now_utc());
+    let date = http_date(SystemClock.now());
     let host = s.endpoint().split("://").nth(1).expect("host").to_owned();
     let sts = string_to_sign(
         "POST",
@@ -298,7 +299,7 @@ async fn no_key_signature_or_token_reaches_the_logs() {
     r.assert_error(401, "Denied");
     let r = s
         .request(Method::POST, "/identities?api-version=2023-10-01")
-        .date(OffsetDateTime::now_utc() - Duration::hours(1))
+        .date(SystemClock.now() - Duration::hours(1))
         .json(&json!({}))
         .send()
         .await;
@@ -315,7 +316,7 @@ async fn no_key_signature_or_token_reaches_the_logs() {
     secrets.add_token("forged Entra token", &forged);
     bearer(&s, &forged).await.assert_error(401, "Denied");
     let mut expired = issuer.claims(API_AUDIENCE, &uuid_like(), &app, "");
-    expired["exp"] = (OffsetDateTime::now_utc() - Duration::minutes(10)).unix_timestamp().into();
+    expired["exp"] = (SystemClock.now() - Duration::minutes(10)).unix_timestamp().into();
     let expired = issuer.mint(&expired);
     secrets.add_token("expired Entra token", &expired);
     bearer(&s, &expired).await.assert_error(401, "Denied");

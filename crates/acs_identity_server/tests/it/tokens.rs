@@ -1,5 +1,6 @@
 //! Token validation, revocation and deletion, and the signing algorithms.
 
+use acs_identity_core::clock::{Clock as _, SystemClock};
 use std::sync::Arc;
 
 use acs_identity_core::token::SigningAlgorithm;
@@ -45,7 +46,7 @@ async fn deleting_invalidates_every_token() {
 
 #[tokio::test]
 async fn validation_reasons() {
-    let clock = Arc::new(ManualClock::new(OffsetDateTime::now_utc()));
+    let clock = Arc::new(ManualClock::new(SystemClock.now()));
     let s = TestServer::start_with(|_| {}, clock.clone()).await;
     let other = TestServer::start().await;
     let id = s.create_user().await;

@@ -1,6 +1,7 @@
 //! Compares the service's answer with ACS's recorded one: status, error code, message and
 //! target exactly; success bodies by shape; the correlation headers ACS sends.
 
+use acs_identity_core::clock::{Clock as _, SystemClock};
 use serde_json::{Map, Value};
 
 /// What the service answered.
@@ -212,7 +213,7 @@ fn expires_on(body: &Value) -> Option<time::OffsetDateTime> {
 
 /// A token asked for `minutes` expires that long from now (a minute either way).
 fn check_lifetime(minutes: i64, expires_on: time::OffsetDateTime, diffs: &mut Vec<String>) {
-    let left = (expires_on - time::OffsetDateTime::now_utc()).whole_seconds();
+    let left = (expires_on - SystemClock.now()).whole_seconds();
     if (left - minutes * 60).abs() > 60 {
         diffs.push(format!("expiresOn is {left} s away, asked for {minutes} min"));
     }

@@ -6,6 +6,7 @@
 mod compare;
 mod fixtures;
 
+use acs_identity_core::clock::{Clock as _, SystemClock};
 use std::collections::{BTreeMap, HashSet};
 
 use acs_identity_core::hmac::{
@@ -17,7 +18,7 @@ use acs_identity_testkit::{uuid_like, TestIssuer, TestServer};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde_json::Value;
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 
 use compare::{differences, Answer};
 use fixtures::{Entry, Fixture, Sdk};
@@ -74,7 +75,7 @@ impl Replay {
         let scopes = "Teams.ManageCalls Teams.ManageChats";
         let token = self.issuer.mint(&self.issuer.claims(TEAMS_AUDIENCE, &oid, &app, scopes));
         let mut expired = self.issuer.claims(TEAMS_AUDIENCE, &oid, &app, scopes);
-        let past = OffsetDateTime::now_utc() - Duration::hours(2);
+        let past = SystemClock.now() - Duration::hours(2);
         expired["iat"] = past.unix_timestamp().into();
         expired["nbf"] = past.unix_timestamp().into();
         expired["exp"] = (past + Duration::hours(1)).unix_timestamp().into();
@@ -198,7 +199,7 @@ impl Replay {
         } else {
             path.to_owned()
         };
-        let date = http_date(OffsetDateTime::now_utc());
+        let date = http_date(SystemClock.now());
         let hash = content_hash(body);
         let sts = string_to_sign(method, &signed_path, &date, &sign_host, &hash);
         let signature = AccessKey::new(KeyName::Primary, &self.key).sign(&sts);

@@ -396,7 +396,6 @@ fn client_ids_json(ids: &[String]) -> String {
     serde_json::to_string(ids).unwrap_or_else(|_| "[]".to_owned())
 }
 
-
 async fn upsert_entra(tx: &mut Transaction<'_, Sqlite>, a: &EntraAssignment) -> StoreResult<bool> {
     let existed = sqlx::query("SELECT 1 FROM entra_assignments WHERE object_id = ?")
         .bind(&a.object_id)
