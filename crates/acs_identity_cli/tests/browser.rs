@@ -10,9 +10,11 @@
 
 mod support;
 
+use support::SETUP_HINT;
+
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
@@ -24,15 +26,6 @@ use serde_json::{json, Value};
 
 /// Bundling, Chromium's start and every case, with room to spare on a busy machine.
 const RUN_TIMEOUT: Duration = Duration::from_secs(360);
-const SETUP_HINT: &str = "run `cargo xtask compat-setup` first";
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .nth(2)
-        .expect("crates/acs_identity_cli has a workspace root")
-        .to_path_buf()
-}
 
 /// Kills a child process when dropped (the driver or the server, on any failure).
 struct Killed(Child);
@@ -63,7 +56,7 @@ fn lines_of(reader: impl std::io::Read + Send + 'static) -> mpsc::Receiver<Strin
 
 #[test]
 fn js_sdk_in_chromium() {
-    let root = workspace_root();
+    let root = support::workspace_root();
     let browser_dir = root.join("tests/browser");
     require(
         "the browser test's packages",

@@ -11,6 +11,8 @@
 
 mod support;
 
+use support::SETUP_HINT;
+
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::Read;
@@ -25,15 +27,6 @@ use serde_json::Value;
 
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(15);
 const SUITE_TIMEOUT: Duration = Duration::from_secs(600);
-const SETUP_HINT: &str = "run `cargo xtask compat-setup` first";
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .nth(2)
-        .expect("crates/acs_identity_cli has a workspace root")
-        .to_path_buf()
-}
 
 /// A running `acs-identity serve`; stopped with SIGTERM when dropped.
 struct Server {
@@ -330,7 +323,7 @@ fn drain<R: Read + Send + 'static>(reader: Option<R>) -> thread::JoinHandle<Stri
 /// connection string, endpoint and CA, and the Entra tokens.
 fn run_suite(mut cmd: Command, server: &Server, entra: &Entra) -> SuiteRun {
     if cmd.get_current_dir().is_none() {
-        cmd.current_dir(workspace_root());
+        cmd.current_dir(support::workspace_root());
     }
     cmd.envs(entra.env.iter().map(|(k, v)| (*k, v.as_str())));
     cmd.env("ACS_CONNECTION_STRING", &server.connection_string)
@@ -390,7 +383,7 @@ fn assert_suite_passed(name: &str, run: &SuiteRun, server: &Server) {
 fn compat_python(modules: &str) -> PathBuf {
     let python = match std::env::var_os("ACSID_COMPAT_PYTHON") {
         Some(python) if !python.is_empty() => PathBuf::from(python),
-        _ => workspace_root().join("target/compat-venv/bin/python"),
+        _ => support::workspace_root().join("target/compat-venv/bin/python"),
     };
     assert!(
         python.is_file(),
@@ -425,7 +418,8 @@ fn python_sdk() {
 
 #[test]
 fn js_sdk() {
-    let sdk = workspace_root().join("tests/compat/js/node_modules/@azure/communication-identity");
+    let sdk = support::workspace_root()
+        .join("tests/compat/js/node_modules/@azure/communication-identity");
     assert!(
         sdk.join("package.json").is_file(),
         "the JS SDK is not installed at {}: {SETUP_HINT}",
@@ -497,7 +491,7 @@ fn schemathesis_openapi() {
     let server = Server::start(&[]);
     // schemathesis and Hypothesis keep state in the working directory: use a scratch one.
     let scratch = tempfile::tempdir().expect("scratch directory");
-    let hooks_dir = workspace_root().join("tests/compat/schemathesis");
+    let hooks_dir = support::workspace_root().join("tests/compat/schemathesis");
     let schemathesis = |sign: bool, responses: &Path, accepted: &Path, args: &[&str]| {
         let mut cmd = Command::new(&python);
         cmd.args(["-m", "schemathesis.cli", "run"])

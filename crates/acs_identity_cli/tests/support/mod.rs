@@ -9,6 +9,17 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_acs-identity");
+/// What to do when the official SDKs or the browser test's packages are missing.
+pub(crate) const SETUP_HINT: &str = "run `cargo xtask compat-setup` first";
+
+/// The workspace's root folder.
+pub(crate) fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("crates/acs_identity_cli has a workspace root")
+        .to_path_buf()
+}
 /// How long `serve` may take to print its banner.
 pub(crate) const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Variables of the caller that would change what the binary does.
