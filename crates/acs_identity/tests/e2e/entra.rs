@@ -3,7 +3,6 @@
 //! that trusts a local OpenID issuer (`acs_identity_testkit::TestIssuer`).
 
 use super::*;
-use acs_common::clock::{Clock as _, SystemClock};
 use acs_identity::acs_common::entra::EntraCommunicationTokenCredentialOptions;
 use acs_identity::acs_common::CommunicationTokenCredential;
 use acs_identity::models::{
