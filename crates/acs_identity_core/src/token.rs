@@ -703,6 +703,18 @@ mod tests {
         Scopes::new([Scope::Voip, Scope::Chat]).unwrap()
     }
 
+    /// A day-long `voip,chat` token for a new user at `generation`, issued at `NOW`.
+    fn user_token(iss: &TokenIssuer, generation: u64) -> IssuedToken {
+        let request = TokenRequest::user(
+            UserId::generate(),
+            generation,
+            &scopes(),
+            TokenLifetime::DEFAULT,
+            NOW,
+        );
+        iss.issue(request).unwrap()
+    }
+
     #[test]
     fn every_algorithm_signs_and_verifies() {
         for alg in [SigningAlgorithm::Es256, SigningAlgorithm::Rs256, SigningAlgorithm::EdDsa] {
@@ -770,15 +782,7 @@ mod tests {
     #[test]
     fn claims_are_in_acs_order() {
         let (iss, _) = issuer(SigningAlgorithm::Es256);
-        let t = iss
-            .issue(TokenRequest::user(
-                UserId::generate(),
-                0,
-                &scopes(),
-                TokenLifetime::DEFAULT,
-                NOW,
-            ))
-            .unwrap();
+        let t = user_token(&iss, 0);
         let payload =
             String::from_utf8(URL_SAFE_NO_PAD.decode(t.token.split('.').nth(1).unwrap()).unwrap())
                 .unwrap();
@@ -859,15 +863,7 @@ mod tests {
         );
 
         let (other, other_resource) = issuer(SigningAlgorithm::Es256);
-        let foreign = other
-            .issue(TokenRequest::user(
-                UserId::generate(),
-                0,
-                &scopes(),
-                TokenLifetime::DEFAULT,
-                NOW,
-            ))
-            .unwrap();
+        let foreign = user_token(&other, 0);
         assert_eq!(
             verifier.verify(&foreign.token, resource, NOW).unwrap_err(),
             InvalidReason::Foreign
@@ -949,15 +945,7 @@ mod tests {
         assert_eq!(v.standing(None), Err(InvalidReason::Foreign));
         assert!(!v.key_revoked(|stamp| stamp == "primary.3"));
         assert!(v.key_revoked(|stamp| stamp == "primary.4"));
-        let without_key = iss
-            .issue(TokenRequest::user(
-                UserId::generate(),
-                0,
-                &scopes(),
-                TokenLifetime::DEFAULT,
-                NOW,
-            ))
-            .unwrap();
+        let without_key = user_token(&iss, 0);
         let v = verifier.verify(&without_key.token, resource, NOW).unwrap();
         assert!(!v.key_revoked(|_| false));
     }
