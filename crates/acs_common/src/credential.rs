@@ -567,6 +567,19 @@ mod tests {
             self.calls.load(Ordering::SeqCst)
         }
 
+        /// A proactively refreshing credential whose initial and fresh tokens live 20 minutes.
+        fn proactive(&self, clock: &Arc<TokioClock>) -> CommunicationTokenCredential {
+            CommunicationTokenCredential::with_refresh_options(
+                self.fresh(clock.clone(), 20)
+                    .with_clock(clock.clone())
+                    .with_initial_token(
+                        token_valid_for(clock.as_ref(), 20).token.secret().to_owned(),
+                    )
+                    .with_refresh_proactively(true),
+            )
+            .unwrap()
+        }
+
         /// Refresher that issues a new token valid for `minutes` minutes on every call.
         fn fresh(&self, clock: Arc<TokioClock>, minutes: i64) -> CommunicationTokenRefreshOptions {
             let calls = self.calls.clone();
@@ -848,14 +861,7 @@ mod tests {
     async fn proactive_refreshing_keeps_scheduling() {
         let clock = clock();
         let counting = Counting::new();
-        let _credential = CommunicationTokenCredential::with_refresh_options(
-            counting
-                .fresh(clock.clone(), 20)
-                .with_clock(clock.clone())
-                .with_initial_token(token_valid_for(clock.as_ref(), 20).token.secret().to_owned())
-                .with_refresh_proactively(true),
-        )
-        .unwrap();
+        let _credential = counting.proactive(&clock);
         settle().await;
         // Each fresh token lives 20 minutes and is refreshed 10 minutes before expiry.
         for (minute, expected) in [(9, 0), (10, 1), (19, 1), (20, 2), (30, 3), (40, 4)] {
@@ -868,14 +874,7 @@ mod tests {
     async fn dispose_cancels_the_timer() {
         let clock = clock();
         let counting = Counting::new();
-        let credential = CommunicationTokenCredential::with_refresh_options(
-            counting
-                .fresh(clock.clone(), 20)
-                .with_clock(clock.clone())
-                .with_initial_token(token_valid_for(clock.as_ref(), 20).token.secret().to_owned())
-                .with_refresh_proactively(true),
-        )
-        .unwrap();
+        let credential = counting.proactive(&clock);
         settle().await;
         credential.dispose();
         advance_to(&clock, secs(19 * 60)).await;
@@ -886,14 +885,7 @@ mod tests {
     async fn dropping_the_credential_stops_the_timer() {
         let clock = clock();
         let counting = Counting::new();
-        let credential = CommunicationTokenCredential::with_refresh_options(
-            counting
-                .fresh(clock.clone(), 20)
-                .with_clock(clock.clone())
-                .with_initial_token(token_valid_for(clock.as_ref(), 20).token.secret().to_owned())
-                .with_refresh_proactively(true),
-        )
-        .unwrap();
+        let credential = counting.proactive(&clock);
         settle().await;
         drop(credential);
         advance_to(&clock, secs(30 * 60)).await;
