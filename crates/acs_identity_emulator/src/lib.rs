@@ -266,8 +266,15 @@ impl Emulator {
     /// Answers the next `count` requests of `operation` with `status` and the service's error
     /// body: `429 TooManyRequests` and `503 ServiceUnavailable` with `Retry-After: 1`, other
     /// statuses with an error code of their own. Faults for one operation queue up in order.
+    ///
+    /// # Panics
+    ///
+    /// When `status` is not an error status (400–599).
     pub fn fail_next(&self, operation: Operation, status: u16, count: usize) {
-        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = StatusCode::from_u16(status)
+            .ok()
+            .filter(|s| s.is_client_error() || s.is_server_error())
+            .unwrap_or_else(|| panic!("fail_next: {status} is not an error status (400-599)"));
         self.faults.add(operation, status, count);
     }
 

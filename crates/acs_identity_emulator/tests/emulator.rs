@@ -82,6 +82,21 @@ async fn the_socket_mode_is_a_real_https_service() {
     let http = Emulator::builder().https(false).build().await.unwrap();
     assert!(http.endpoint().starts_with("http://127.0.0.1:"), "{}", http.endpoint());
     http.client().create_user(None).await.unwrap();
+
+    // Dropping it stops it: the port no longer answers.
+    let client = no_retry(&other);
+    client.create_user(None).await.unwrap();
+    drop(other);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let error = client.create_user(None).await.unwrap_err();
+    assert!(!matches!(error.kind(), ErrorKind::HttpResponse { .. }), "{error}");
+}
+
+#[tokio::test]
+#[should_panic(expected = "not an error status")]
+async fn only_error_statuses_can_be_injected() {
+    let emulator = Emulator::in_process().await.unwrap();
+    emulator.fail_next(Operation::CreateIdentity, 200, 1);
 }
 
 #[tokio::test]
