@@ -219,6 +219,19 @@ fn dev_refuses_non_loopback_listeners_with_exit_code_2() {
 }
 
 #[test]
+fn dev_refuses_a_data_directory_of_another_resource() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().to_str().unwrap();
+    Serve::start(serve().args(["--listen", "127.0.0.1:0", "--data-dir", dir])).stop();
+    let out =
+        serve().args(["--dev", "--listen", "127.0.0.1:0", "--data-dir", dir]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("not the development resource"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
 fn an_unknown_api_version_is_served_only_with_the_skip_flag() {
     let create = ["user", "create", "--api-version", "2099-01-01", "--output", "json"];
     let strict = Serve::start(serve().args(["--in-memory", "--listen", "127.0.0.1:0"]));
