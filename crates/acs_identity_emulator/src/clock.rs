@@ -2,6 +2,7 @@
 
 use std::sync::Mutex;
 
+use acs_identity_core::clock::SystemClock;
 use acs_identity_core::Clock;
 use time::{Duration, OffsetDateTime};
 
@@ -20,6 +21,6 @@ impl EmulatorClock {
 
 impl Clock for EmulatorClock {
     fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc() + *self.offset.lock().unwrap_or_else(|e| e.into_inner())
+        SystemClock.now() + *self.offset.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

@@ -14,7 +14,7 @@ use acs_identity_core::token::SigningAlgorithm;
 use acs_identity_server::audit::AuditSink;
 use acs_identity_server::entra::EntraTrust;
 use acs_identity_server::serve::Server;
-use acs_identity_server::state::HttpSettings;
+use acs_identity_server::state::{HttpSettings, StateParts};
 use acs_identity_server::{AppState, Config};
 use acs_identity_store::{AnyStore, SqliteStore};
 use anyhow::Context as _;
@@ -130,15 +130,15 @@ impl EmulatorBuilder {
                 )
                 .await?;
             }
-            let state = AppState::bootstrap(
-                store.shared(),
-                clock.clone(),
-                &config.data_location,
-                config.signing_alg,
+            let state = AppState::bootstrap(StateParts {
+                store: store.shared(),
+                clock: clock.clone(),
+                data_location: config.data_location.clone(),
+                alg: config.signing_alg,
                 http,
-                EntraTrust::load(&config.entra).await?,
-                AuditSink::default(),
-            )
+                entra: EntraTrust::load(&config.entra).await?,
+                audit: AuditSink::default(),
+            })
             .await?;
             let router: Router = acs_identity_server::app(state.clone()).layer(inject);
             let client = InProcessClient::new(router);

@@ -23,7 +23,7 @@ use tower::ServiceBuilder;
 
 use crate::audit::AuditWriter;
 use crate::entra::EntraTrust;
-use crate::state::HttpSettings;
+use crate::state::{HttpSettings, StateParts};
 use crate::transport::Transport;
 use crate::{app, tls, AppState, Config};
 
@@ -99,15 +99,15 @@ impl Server {
         }
         let entra = EntraTrust::load(&config.entra).await?;
         let (audit_sink, audit) = crate::audit::open(&config.audit_log).await?;
-        let state = AppState::bootstrap(
-            store.shared(),
-            clock.clone(),
-            &config.data_location,
-            config.signing_alg,
+        let state = AppState::bootstrap(StateParts {
+            store: store.shared(),
+            clock: clock.clone(),
+            data_location: config.data_location.clone(),
+            alg: config.signing_alg,
             http,
             entra,
-            audit_sink,
-        )
+            audit: audit_sink,
+        })
         .await?;
 
         let mut temp = None;

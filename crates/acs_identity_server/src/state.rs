@@ -175,6 +175,26 @@ pub struct AppState {
     inner: Arc<Inner>,
 }
 
+/// What a node's [`AppState`] is made of, besides what [`AppState::bootstrap`] loads from the
+/// store.
+#[derive(Debug)]
+pub struct StateParts {
+    /// Where the resource, its keys and its identities live.
+    pub store: Arc<dyn Store>,
+    /// The source of "now" for tokens and throttling.
+    pub clock: Arc<dyn Clock>,
+    /// The data location of a resource created on first start.
+    pub data_location: String,
+    /// The algorithm new tokens are signed with.
+    pub alg: SigningAlgorithm,
+    /// Limits, hosts and throttling of the HTTP layer.
+    pub http: HttpSettings,
+    /// Trusted Entra issuers.
+    pub entra: EntraTrust,
+    /// Where audit lines go.
+    pub audit: AuditSink,
+}
+
 #[derive(Debug)]
 struct Inner {
     store: Arc<dyn Store>,
@@ -190,16 +210,10 @@ struct Inner {
 }
 
 impl AppState {
-    /// Loads the resource from `store`, creating it on first start.
-    pub async fn bootstrap(
-        store: Arc<dyn Store>,
-        clock: Arc<dyn Clock>,
-        data_location: &str,
-        alg: SigningAlgorithm,
-        http: HttpSettings,
-        entra: EntraTrust,
-        audit: AuditSink,
-    ) -> anyhow::Result<AppState> {
+    /// Loads the resource from `parts.store`, creating it on first start.
+    pub async fn bootstrap(parts: StateParts) -> anyhow::Result<AppState> {
+        let StateParts { store, clock, data_location, alg, http, entra, audit } = parts;
+        let data_location = data_location.as_str();
         let state =
             load_or_create_resource(store.as_ref(), clock.as_ref(), data_location, alg).await?;
         let material = KeyMaterial::build(&state, alg)?;
@@ -252,7 +266,7 @@ impl AppState {
     /// [`HttpSettings::credentials_use_system_clock`]).
     pub fn credentials_now(&self) -> time::OffsetDateTime {
         if self.inner.http.credentials_use_system_clock {
-            time::OffsetDateTime::now_utc()
+            acs_identity_core::clock::SystemClock.now()
         } else {
             self.inner.clock.now()
         }
