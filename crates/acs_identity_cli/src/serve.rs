@@ -127,6 +127,10 @@ fn print_banner(server: &Server) {
     out.push_str(&format!("resource id: {}\n\n", server.state().resource()));
     out.push_str("Connection string (primary key):\n");
     out.push_str(&format!("  {}\n", server.connection_string()));
+    out.push_str(
+        "\nWeb console (the key stays in the browser: it is in the fragment, never sent):\n",
+    );
+    out.push_str(&format!("  {}\n", server.console_link()));
     if let Some(ca) = server.ca_path() {
         let ca = std::fs::canonicalize(ca).unwrap_or_else(|_| ca.to_path_buf());
         out.push_str("\nTrust the development CA in clients:\n");
