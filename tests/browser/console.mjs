@@ -110,8 +110,24 @@ async function main() {
     cleanup.unshift(() => browser.close());
     const link = new URL(config.consoleLink);
     const shot = async (page, name) => {
-      if (config.shots) await page.screenshot({ path: join(config.shots, `${name}.png`), fullPage: true });
+      if (!config.shots) return;
+      await page.evaluate(() => {
+        const toast = document.getElementById("toast");
+        if (toast) toast.textContent = "";
+      });
+      await page.screenshot({ path: join(config.shots, `${name}.png`), fullPage: true });
     };
+
+    // A few identities made through the API beforehand, so the list has company: one with a
+    // custom id and a token, one plain, one deleted.
+    const made = await apiCall(config, "POST", "/identities?api-version=2025-03-02-preview", {
+      customId: "alice@contoso.com",
+      createTokenWithScopes: ["chat"],
+    });
+    check(made.status === 201, `an identity with a custom id made through the API (${made.status})`);
+    await apiCall(config, "POST", "/identities?api-version=2023-10-01", {});
+    const gone = await apiCall(config, "POST", "/identities?api-version=2023-10-01", {});
+    await apiCall(config, "DELETE", `/identities/${encodeURIComponent(gone.json.identity.id)}?api-version=2023-10-01`);
 
     // ---------------------------------------------------------------- the printed link
     const context = await browser.newContext({ viewport: { width: 1200, height: 900 }, colorScheme: "light" });
@@ -204,6 +220,10 @@ async function main() {
     check((await row.getAttribute("data-state")) === "revoked", `the list shows ${identity} revoked`);
     const firstRow = await page.locator("#list-table tbody tr").first().getAttribute("data-id");
     check(firstRow === identity, "the newest identity is listed first");
+    const alice = page.locator(`#list-table tbody tr[data-id="${made.json.identity.id}"]`);
+    check((await alice.textContent()).includes("alice@contoso.com"), "the list shows the custom id");
+    const goneRow = page.locator(`#list-table tbody tr[data-id="${gone.json.identity.id}"]`);
+    check((await goneRow.getAttribute("data-state")) === "deleted", "the list shows a deleted identity as deleted");
     await shot(page, "list");
     await row.getByRole("button", { name: `Manage ${identity}` }).click();
     await page.getByRole("button", { name: "Delete identity" }).click();
