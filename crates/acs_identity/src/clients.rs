@@ -674,3 +674,4 @@ struct ValidateTokenRequest<'a> {
 mod assignments;
 #[cfg(test)]
 mod tests;
+mod users;

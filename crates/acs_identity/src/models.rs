@@ -92,6 +92,8 @@ macro_rules! wire_enum {
 
 mod assignments;
 pub use assignments::*;
+mod users;
+pub use users::*;
 
 wire_enum! {
     /// The scope of a user access token: which Communication Services features the user may use.

@@ -3,7 +3,7 @@
 use acs_identity_core::hmac::KeyName;
 use acs_identity_server::audit::AdminAudit;
 use acs_identity_server::serve::endpoint;
-use acs_identity_server::state::connection_string;
+use acs_identity_server::state::{connection_string, console_link};
 use acs_identity_store::AnyStore;
 use anyhow::Context as _;
 use base64::Engine as _;
@@ -123,6 +123,9 @@ struct KeyView {
     key: String,
     #[serde(rename = "connectionString")]
     connection_string: String,
+    /// The web console with this key in the fragment.
+    #[serde(rename = "consoleLink")]
+    console_link: String,
 }
 
 #[derive(Serialize)]
@@ -149,6 +152,7 @@ pub(crate) async fn run(cmd: KeysCommand) -> anyhow::Result<()> {
         keys.push(KeyView {
             name: name.as_str(),
             connection_string: connection_string(&endpoint, &key),
+            console_link: console_link(&endpoint, &key),
             key,
         });
     }
@@ -160,6 +164,9 @@ pub(crate) async fn run(cmd: KeysCommand) -> anyhow::Result<()> {
             println!("endpoint:    {}", view.endpoint);
             for k in &view.keys {
                 println!("{:<10} {}", k.name, k.connection_string);
+            }
+            for k in &view.keys {
+                println!("{:<10} console: {}", k.name, k.console_link);
             }
         }
     }

@@ -194,6 +194,20 @@ fn print_banner(server: &Server, dev: bool) {
         out.push_str("Connection string (primary key):\n");
     }
     out.push_str(&format!("  {}\n", server.connection_string()));
+    out.push_str(
+        "\nWeb console (the key stays in the browser: it is in the fragment, never sent):\n",
+    );
+    out.push_str(&format!("  {}\n", server.console_link()));
+    if let Some(http) = server.http_endpoint().filter(|_| {
+        server.http_addr().is_some_and(|a| a.ip().is_loopback() || a.ip().is_unspecified())
+    }) {
+        // Loopback HTTP is a secure context for WebCrypto: no certificate to trust.
+        let link = server.console_link();
+        let fragment = link.split_once('#').map_or("", |(_, f)| f);
+        out.push_str(&format!(
+            "  {http}/console/#{fragment}   (plain HTTP, no certificate to trust)\n"
+        ));
+    }
     if let Some(ca) = server.ca_path() {
         let ca = std::fs::canonicalize(ca).unwrap_or_else(|_| ca.to_path_buf());
         out.push_str("\nTrust the development CA in clients:\n");

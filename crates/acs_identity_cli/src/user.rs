@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use acs_identity::models::{
     CommunicationIdentityClientCreateUserAndTokenOptions,
-    CommunicationIdentityClientCreateUserOptions, CommunicationTokenScope,
+    CommunicationIdentityClientCreateUserOptions, CommunicationIdentityClientListUsersOptions,
+    CommunicationTokenScope, ListedUser,
 };
 use acs_identity::{CommunicationIdentityClient, CommunicationUserIdentifier};
 use azure_core::time::{Duration, OffsetDateTime};
@@ -33,6 +34,16 @@ enum UserCommand {
     Show {
         /// The user's raw id, `8:acs:<resource id>_<user id>`.
         id: String,
+    },
+    /// List the users, newest first, deleted ones included (an acs-identity extension; Azure
+    /// has no list).
+    List {
+        /// Show at most this many users.
+        #[arg(long, value_name = "N", default_value_t = 100)]
+        limit: usize,
+        /// Users per request, 1 to 1000 [default: the service's, 100].
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+        page_size: Option<u32>,
     },
     /// Delete a user and revoke all its tokens.
     Delete {
@@ -132,6 +143,10 @@ pub(crate) async fn run(args: UserArgs) -> anyhow::Result<()> {
         UserCommand::Show { id } => {
             let client = client_args.client(Needs::Preview)?;
             show(&client, &id, client_args.output).await
+        }
+        UserCommand::List { limit, page_size } => {
+            let client = client_args.client(Needs::Stable)?;
+            list(&client, limit, page_size, client_args.output).await
         }
         UserCommand::Delete { id } => {
             let client = client_args.client(Needs::Stable)?;
@@ -257,4 +272,61 @@ async fn show(
 /// `2026-01-31T16:05:09Z (in 23h 59m)`.
 pub(crate) fn with_relative(at: OffsetDateTime) -> String {
     format!("{} ({})", rfc3339(at), relative(at, SystemClock.now()))
+}
+
+/// `user list`: up to `limit` users, newest first.
+async fn list(
+    client: &CommunicationIdentityClient,
+    limit: usize,
+    page_size: Option<u32>,
+    output: Output,
+) -> anyhow::Result<()> {
+    use futures::TryStreamExt;
+    let options = CommunicationIdentityClientListUsersOptions {
+        max_page_size: page_size.or(u32::try_from(limit).ok().filter(|n| (1..=1000).contains(n))),
+        ..Default::default()
+    };
+    let mut pager = client.list_users(Some(options)).map_err(|e| api_error(e, "list the users"))?;
+    let mut users: Vec<ListedUser> = Vec::new();
+    while users.len() < limit {
+        match pager.try_next().await.map_err(|e| api_error(e, "list the users"))? {
+            Some(user) => users.push(user),
+            None => break,
+        }
+    }
+    match output {
+        Output::Json => print_json(
+            &users
+                .iter()
+                .map(|u| {
+                    serde_json::json!({
+                        "id": u.id,
+                        "customId": u.custom_id,
+                        "createdAt": rfc3339(u.created_at),
+                        "lastTokenIssuedAt": u.last_token_issued_at.map(rfc3339),
+                        "deletedAt": u.deleted_at.map(rfc3339),
+                        "state": u.state.to_string(),
+                        "generation": u.generation,
+                    })
+                })
+                .collect::<Vec<_>>(),
+        ),
+        Output::Table => {
+            let rows: Vec<(&str, String)> = users
+                .iter()
+                .map(|u| {
+                    let mut text = format!("{}, created {}", u.state, rfc3339(u.created_at));
+                    if let Some(at) = u.last_token_issued_at {
+                        text.push_str(&format!(", last token {}", rfc3339(at)));
+                    }
+                    if let Some(custom) = &u.custom_id {
+                        text.push_str(&format!(", custom id {custom}"));
+                    }
+                    (u.id.as_str(), text)
+                })
+                .collect();
+            print_table(&rows)?;
+            print_table(&[("users", users.len().to_string())])
+        }
+    }
 }

@@ -192,6 +192,29 @@ fn custom_id_returns_the_same_user_and_show_reads_it() {
 }
 
 #[test]
+fn user_list_shows_users_newest_first_with_their_state() {
+    let server = Server::start();
+    let ids: Vec<String> = (0..5).map(|_| server.create_user()).collect();
+    server.run(&["token", "revoke", &ids[1]]).assert_ok();
+    server.run(&["user", "delete", &ids[2]]).assert_ok();
+    let listed = server.json(&["user", "list", "--page-size", "2", "--output", "json"]);
+    let listed = listed.as_array().unwrap();
+    let order: Vec<&str> = listed.iter().map(|u| u["id"].as_str().unwrap()).collect();
+    let newest_first: Vec<&str> = ids.iter().rev().map(String::as_str).collect();
+    assert_eq!(order, newest_first);
+    let state = |id: &str| listed.iter().find(|u| u["id"] == id).unwrap()["state"].clone();
+    assert_eq!(state(&ids[0]), "active");
+    assert_eq!(state(&ids[1]), "revoked");
+    assert_eq!(state(&ids[2]), "deleted");
+    let limited = server.json(&["user", "list", "--limit", "3", "--output", "json"]);
+    assert_eq!(limited.as_array().unwrap().len(), 3);
+    let table = server.run(&["user", "list"]);
+    table.assert_ok();
+    assert_eq!(table.row("users"), "5");
+    assert!(table.row(&ids[2]).starts_with("deleted, created "), "{}", table.stdout);
+}
+
+#[test]
 fn deleted_user_cannot_get_a_token() {
     let server = Server::start();
     let id = server.create_user();
@@ -407,6 +430,11 @@ fn keys_list_prints_the_connection_string_the_server_printed() {
     assert_eq!(keys["keys"][0]["name"], "primary");
     assert_eq!(keys["keys"][0]["connectionString"], server.connection_string.as_str());
     assert_eq!(keys["keys"][0]["key"], server.access_key());
+    let link = keys["keys"][0]["consoleLink"].as_str().unwrap();
+    assert_eq!(link.split_once('#').unwrap().0, format!("{}/console/", server.endpoint));
+    let fragment_key = link.split_once("#accesskey=").unwrap().1;
+    let decoded = fragment_key.replace("%2B", "+").replace("%2F", "/").replace("%3D", "=");
+    assert_eq!(decoded, server.access_key());
 
     // The secondary key works too.
     let secondary = keys["keys"][1]["connectionString"].as_str().unwrap();

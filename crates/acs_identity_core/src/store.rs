@@ -117,6 +117,15 @@ pub trait IdentityStore: Send + Sync + fmt::Debug {
     /// Number of identities, live and deleted.
     async fn count_identities(&self) -> StoreResult<u64>;
 
+    /// Up to `limit` identities, live and deleted, newest first: in descending user-id
+    /// order (ids are UUID v7, so that is creation order), starting below `before` (from
+    /// the newest when `None`).
+    async fn list_identities(
+        &self,
+        before: Option<UserId>,
+        limit: u32,
+    ) -> StoreResult<Vec<IdentityRecord>>;
+
     /// Whether other processes may write this store too (several nodes on one database).
     /// A node may cache identity state only when this is `false`.
     fn is_shared(&self) -> bool {

@@ -4,6 +4,7 @@
 //! HTTPS (and optional HTTP) listeners and shuts down gracefully. The binary in
 //! `acs_identity_cli` is a thin wrapper around [`serve::Server::start`].
 
+pub mod activity;
 pub mod api;
 pub mod audit;
 mod auth;

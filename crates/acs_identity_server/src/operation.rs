@@ -178,6 +178,14 @@ operations! {
     /// `DELETE` an Entra user access assignment.
     DeleteEntraAssignment => op("delete_entra_assignment", Method::DELETE, ENTRA_ASSIGNMENT,
         ENTRA, None, Write("entra.assignment.delete"), Resource),
+    /// `GET /identities`: this service's list of identities, newest first, paged (an
+    /// extension: ACS has no list; `openapi/extensions.json`).
+    ListIdentities => op("list_identities", Method::GET, "/identities", None, None, Read,
+        Resource),
+    /// `GET /resource`: the resource's id, data location and signing keys (extension).
+    GetResource => op("get_resource", Method::GET, "/resource", None, None, Read, Resource),
+    /// `GET /activity`: this node's request counters of the last minutes (extension).
+    GetActivity => op("get_activity", Method::GET, "/activity", None, None, Read, Resource),
 }
 
 impl Operation {

@@ -203,6 +203,12 @@ impl Server {
         self.state.connection_string(&self.endpoint(), KeyName::Primary)
     }
 
+    /// The web console's address with the primary key in its fragment. Secret.
+    pub fn console_link(&self) -> String {
+        let key = self.state.keys().encoded(KeyName::Primary).unwrap_or_default().to_owned();
+        crate::state::console_link(&self.endpoint(), &key)
+    }
+
     /// Stops accepting new connections; in-flight requests go on. [`Server::shutdown`]
     /// waits for them.
     pub fn begin_shutdown(&self) {

@@ -207,6 +207,7 @@ struct Inner {
     throttle: Throttle,
     caches: Caches,
     audit: AuditSink,
+    activity: crate::activity::Activity,
 }
 
 impl AppState {
@@ -230,6 +231,7 @@ impl AppState {
                 http,
                 entra,
                 audit,
+                activity: crate::activity::Activity::default(),
             }),
         })
     }
@@ -250,6 +252,11 @@ impl AppState {
 
     fn material(&self) -> Arc<KeyMaterial> {
         self.inner.material.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// This node's activity counters.
+    pub fn activity(&self) -> &crate::activity::Activity {
+        &self.inner.activity
     }
 
     /// The store.
@@ -334,6 +341,13 @@ impl AppState {
     pub fn connection_string(&self, endpoint: &str, key: KeyName) -> String {
         connection_string(endpoint, self.keys().encoded(key).unwrap_or_default())
     }
+}
+
+/// The console's address with the access key in its fragment, `<endpoint>/console/#accesskey=<key>`:
+/// browsers never send a fragment, so the key stays in the browser. Secret.
+pub fn console_link(endpoint: &str, encoded_key: &str) -> String {
+    let key = encoded_key.replace('+', "%2B").replace('/', "%2F").replace('=', "%3D");
+    format!("{}/console/#accesskey={key}", endpoint.trim_end_matches('/'))
 }
 
 /// `endpoint=<endpoint>/;accesskey=<key>`.

@@ -316,6 +316,23 @@ impl IdentityStore for PostgresStore {
         true
     }
 
+    async fn list_identities(
+        &self,
+        before: Option<UserId>,
+        limit: u32,
+    ) -> StoreResult<Vec<IdentityRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {IDENTITY_COLUMNS} FROM identities \
+             WHERE $1::uuid IS NULL OR user_id < $1::uuid ORDER BY user_id DESC LIMIT $2"
+        ))
+        .bind(before.map(user_param))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(identity_from_row).collect()
+    }
+
     async fn count_identities(&self) -> StoreResult<u64> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM identities")
             .fetch_one(&self.pool)

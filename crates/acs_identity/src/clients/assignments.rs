@@ -302,7 +302,7 @@ impl CommunicationIdentityClient {
     /// Points `request` at the next page: the `nextLink`'s query (but this client's
     /// api-version) on this client's endpoint, so that a service behind a proxy that names
     /// another host in its links is still reached the way the client was configured.
-    fn follow_next_link(&self, request: &mut azure_core::http::Request, next: &Url) {
+    pub(super) fn follow_next_link(&self, request: &mut azure_core::http::Request, next: &Url) {
         let pairs: Vec<(String, String)> = next
             .query_pairs()
             .filter(|(name, _)| name != "api-version")

@@ -25,6 +25,7 @@ use azure_core::http::{StatusCode, Transport};
 use azure_core::time::{Duration, OffsetDateTime};
 
 mod entra;
+mod users;
 
 const PREVIEW: &str = "2025-03-02-preview";
 const ALL_SCOPES: [CommunicationTokenScope; 5] = [

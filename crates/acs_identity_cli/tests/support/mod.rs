@@ -47,6 +47,8 @@ pub(crate) struct Banner {
     pub(crate) endpoint: String,
     /// `endpoint=…;accesskey=…`.
     pub(crate) connection_string: String,
+    /// The web console's link, with the key in its fragment.
+    pub(crate) console_link: String,
     /// Every line printed up to the connection string, for failure messages.
     pub(crate) printed: String,
 }
@@ -65,10 +67,10 @@ pub(crate) fn spawn_serve(serve: &mut Command) -> (Child, Result<Banner, String>
             let _ = tx.send(line);
         }
     });
-    let (mut endpoint, mut connection_string, mut printed) =
-        (String::new(), String::new(), String::new());
+    let (mut endpoint, mut connection_string, mut console_link, mut printed) =
+        (String::new(), String::new(), String::new(), String::new());
     let deadline = Instant::now() + STARTUP_TIMEOUT;
-    while endpoint.is_empty() || connection_string.is_empty() {
+    while endpoint.is_empty() || connection_string.is_empty() || console_link.is_empty() {
         let left = deadline.saturating_duration_since(Instant::now());
         let Ok(line) = rx.recv_timeout(left) else {
             return (child, Err(printed));
@@ -80,7 +82,9 @@ pub(crate) fn spawn_serve(serve: &mut Command) -> (Child, Result<Banner, String>
             e.trim().clone_into(&mut endpoint);
         } else if line.starts_with("endpoint=") {
             line.clone_into(&mut connection_string);
+        } else if line.starts_with("https://") && line.contains("/console/#accesskey=") {
+            line.clone_into(&mut console_link);
         }
     }
-    (child, Ok(Banner { endpoint, connection_string, printed }))
+    (child, Ok(Banner { endpoint, connection_string, console_link, printed }))
 }

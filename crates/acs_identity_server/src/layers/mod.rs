@@ -1,6 +1,7 @@
 //! Cross-cutting HTTP behaviour: correlation headers, the request log, and the audit log's
 //! request side ([`audit`]).
 
+pub(crate) mod activity;
 pub(crate) mod audit;
 
 use std::time::Instant;

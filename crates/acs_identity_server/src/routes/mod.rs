@@ -3,6 +3,8 @@
 
 mod access;
 mod access_tokens;
+mod console;
+mod extensions;
 mod identities;
 mod openapi;
 mod teams_user;
@@ -35,6 +37,7 @@ pub fn app(state: AppState) -> Router {
         .without_v07_checks()
         .merge(well_known::router())
         .merge(openapi::router())
+        .merge(console::router())
         .merge(operations(Auth::EndUser, skip))
         .merge(api)
         .fallback(|| async { ApiError::not_found() })
@@ -42,6 +45,7 @@ pub fn app(state: AppState) -> Router {
     limits::in_flight_and_timeout(routes, state.http())
         .layer(from_fn_with_state(state.clone(), limits::header_size))
         .layer(from_fn_with_state(state.clone(), layers::audit::record))
+        .layer(from_fn_with_state(state.clone(), layers::activity::record))
         .layer(from_fn(layers::correlate_and_log))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("handler panicked");
@@ -78,6 +82,9 @@ fn endpoint(op: Operation) -> MethodRouter<AppState> {
         Operation::GetEntraAssignment => on(method, access::get_entra_assignment),
         Operation::PutEntraAssignment => on(method, access::put_entra_assignment),
         Operation::DeleteEntraAssignment => on(method, access::delete_entra_assignment),
+        Operation::ListIdentities => on(method, extensions::list_identities),
+        Operation::GetResource => on(method, extensions::resource),
+        Operation::GetActivity => on(method, extensions::activity),
     }
 }
 

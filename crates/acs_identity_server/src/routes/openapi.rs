@@ -135,14 +135,27 @@ fn documents() -> &'static HashMap<ApiVersion, Result<Bytes, String>> {
     DOCS.get_or_init(|| ApiVersion::ALL.into_iter().map(|v| (v, build(v))).collect())
 }
 
+/// The OpenAPI document of this service's own extensions (validation, the identity list,
+/// the resource and activity), written by hand.
+const EXTENSIONS: &str = include_str!("../../openapi/extensions.json");
+
 async fn document(Path(file): Path<String>) -> Response {
+    if file == "extensions.json" {
+        let mut res = (StatusCode::OK, EXTENSIONS).into_response();
+        res.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+        return res;
+    }
     let version = file.strip_suffix(".json").and_then(|v| v.parse::<ApiVersion>().ok());
     let Some(doc) = version.and_then(|v| documents().get(&v)) else {
         return ApiError::new(
             StatusCode::NOT_FOUND,
             "NotFound",
             "No OpenAPI document for this api-version. Documents: /openapi/<api-version>.json \
-             for each api-version the service serves.",
+             for each api-version the service serves; /openapi/extensions.json for this \
+             service's extensions.",
         )
         .into_response();
     };

@@ -6,6 +6,7 @@ mod auth;
 mod cors;
 mod entra;
 mod errors;
+mod extensions;
 mod identities;
 mod lifecycle;
 mod limits;

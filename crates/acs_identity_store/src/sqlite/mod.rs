@@ -185,6 +185,24 @@ impl IdentityStore for SqliteStore {
         row.as_ref().map(identity_from_row).transpose()
     }
 
+    async fn list_identities(
+        &self,
+        before: Option<UserId>,
+        limit: u32,
+    ) -> StoreResult<Vec<IdentityRecord>> {
+        let before = before.map(|u| u.as_uuid().as_bytes().to_vec());
+        let rows = sqlx::query(&format!(
+            "SELECT {IDENTITY_COLUMNS} FROM identities \
+             WHERE ?1 IS NULL OR user_id < ?1 ORDER BY user_id DESC LIMIT ?2"
+        ))
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(identity_from_row).collect()
+    }
+
     async fn count_identities(&self) -> StoreResult<u64> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM identities")
             .fetch_one(&self.reader)

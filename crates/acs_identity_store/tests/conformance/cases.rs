@@ -268,6 +268,36 @@ pub(crate) async fn count_includes_tombstones(any: AnyStore) {
     assert_eq!(store.count_identities().await.unwrap(), 4);
 }
 
+pub(crate) async fn list_pages_newest_first_with_tombstones(any: AnyStore) {
+    let store = any.shared();
+    assert!(store.list_identities(None, 10).await.unwrap().is_empty());
+    let mut made = Vec::new();
+    for i in 0..7 {
+        // UUID v7 ids are ordered within a millisecond too, so creation order is id order.
+        made.push(store.create_identity(new_identity(None, i)).await.unwrap().record);
+    }
+    store.revoke_tokens(made[2].user).await.unwrap();
+    store.delete_identity(made[4].user, at(9)).await.unwrap();
+    let mut listed = Vec::new();
+    let mut before = None;
+    loop {
+        let page = store.list_identities(before, 3).await.unwrap();
+        assert!(page.len() <= 3);
+        let Some(last) = page.last() else { break };
+        before = Some(last.user);
+        listed.extend(page);
+    }
+    let users: Vec<UserId> = listed.iter().map(|r| r.user).collect();
+    let newest_first: Vec<UserId> = made.iter().rev().map(|r| r.user).collect();
+    assert_eq!(users, newest_first);
+    let find = |u: UserId| listed.iter().find(|r| r.user == u).unwrap().clone();
+    assert_eq!(find(made[2].user).generation, 1);
+    assert_eq!(find(made[4].user).deleted_at, Some(at(9)));
+    assert!(find(made[0].user).is_live());
+    assert_eq!(store.list_identities(Some(made[1].user), 10).await.unwrap().len(), 1);
+    assert!(store.list_identities(Some(made[0].user), 10).await.unwrap().is_empty());
+}
+
 pub(crate) async fn no_resource_before_init(any: AnyStore) {
     let store = any.shared();
     assert_eq!(store.load_resource().await.unwrap(), None);

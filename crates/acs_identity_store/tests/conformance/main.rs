@@ -49,6 +49,7 @@ conformance!(
     concurrent_mixed_writes_each_get_their_answer,
     delete_is_idempotent_and_leaves_a_tombstone,
     count_includes_tombstones,
+    list_pages_newest_first_with_tombstones,
     no_resource_before_init,
     racing_inits_agree_on_one_resource,
     signing_keys_are_added_once,
