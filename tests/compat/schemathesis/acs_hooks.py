@@ -135,6 +135,20 @@ def _accepted(failure, case, response):
                 "Allow on /identities/{id} lists GET (and HEAD), which 2025-03-02-preview "
                 "serves on the same route; other versions answer it 400 UnsupportedApiVersion"
             )
+    if code == "AllowHeaderMismatch" and case.operation.path == "/identities":
+        allow = {m.strip().upper() for m in response.headers.get("allow", [""])[0].split(",")}
+        if allow == {"POST", "GET", "HEAD"}:
+            return (
+                "Allow on /identities lists GET (and HEAD): the identity list, an extension of "
+                "this service described in /openapi/extensions.json"
+            )
+    if (
+        code == "UnsupportedMethodResponse"
+        and case.operation.path == "/identities"
+        and getattr(failure, "method", "").upper() in ("GET", "HEAD")
+        and status == 200
+    ):
+        return "GET /identities is the identity list, an extension in /openapi/extensions.json"
     if (
         code == "UnsupportedMethodResponse"
         and case.operation.path == "/identities/{id}"
