@@ -4,9 +4,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use acs_identity_core::token::SigningAlgorithm;
-use acs_identity_server::config::{unknown_env_vars, IssuerConfig, LogFormat};
+use std::io::Write as _;
+
+use acs_identity_server::config::{unknown_env_vars, IssuerConfig, LogFormat, OutputFormat};
 use acs_identity_server::serve::Server;
 use acs_identity_server::Config;
+use anyhow::Context as _;
 use figment::providers::Serialized;
 use serde::Serialize;
 use tracing_subscriber::EnvFilter;
@@ -62,6 +65,30 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"])]
     #[serde(skip_serializing_if = "Option::is_none")]
     log_format: Option<String>,
+    /// Keep everything in memory (the development CA in a temporary directory removed at
+    /// exit); nothing is written to the data directory [env: ACSID_IN_MEMORY].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    in_memory: bool,
+    /// Serve the well-known development resource and keys (see the README); loopback
+    /// listeners only [env: ACSID_DEV].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    dev: bool,
+    /// Serve an unknown api-version as the newest one known [env: ACSID_SKIP_API_VERSION_CHECK].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    skip_api_version_check: bool,
+    /// What to print on stdout: `text` (a banner) or `json` (one ready line, nothing else)
+    /// [default: text; env: ACSID_OUTPUT].
+    #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"])]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output: Option<String>,
+    /// Write the ready JSON object to this file (atomically) once serving; removed at exit
+    /// [env: ACSID_READY_FILE].
+    #[arg(long, value_name = "PATH")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ready_file: Option<PathBuf>,
 }
 
 /// Loads the layered configuration with `overrides` (flags) on top.
@@ -93,18 +120,51 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         tracing::warn!(variable = %var, "unknown configuration variable ignored");
     }
     let server = Server::start(&config).await?;
-    print_banner(&server);
-    let endpoint_file = endpoint_file(&config.data_dir);
-    if let Err(e) = write_endpoint(&endpoint_file, &server.endpoint()) {
-        tracing::warn!(error = %e, "cannot record the endpoint for `keys list`");
+    let ready = ready_line(&server);
+    if let Some(path) = &config.ready_file {
+        write_atomically(path, &format!("{ready}\n"))
+            .with_context(|| format!("cannot write the ready file {}", path.display()))?;
+    }
+    match config.output {
+        OutputFormat::Text => print_banner(&server, config.dev),
+        OutputFormat::Json => {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{ready}")?;
+            out.flush()?;
+        }
+    }
+    // In memory, nothing goes to the data directory; `keys list` has nothing to read anyway.
+    let endpoint_file = (!config.in_memory).then(|| endpoint_file(&config.data_dir));
+    if let Some(file) = &endpoint_file {
+        if let Err(e) = write_atomically(file, &format!("{}\n", server.endpoint())) {
+            tracing::warn!(error = %e, "cannot record the endpoint for `keys list`");
+        }
     }
     tracing::info!(endpoint = %server.endpoint(), http = ?server.http_addr(), "serving");
     shutdown_signal().await;
     tracing::info!("shutting down: finishing in-flight requests");
     server.shutdown().await;
-    let _ = std::fs::remove_file(&endpoint_file);
+    for file in endpoint_file.iter().chain(&config.ready_file) {
+        let _ = std::fs::remove_file(file);
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The one JSON object `--output json` prints and `--ready-file` holds: what a program needs
+/// to use the service, with the ports actually bound.
+fn ready_line(server: &Server) -> String {
+    let ca =
+        server.ca_path().map(|ca| std::fs::canonicalize(ca).unwrap_or_else(|_| ca.to_path_buf()));
+    serde_json::json!({
+        "event": "ready",
+        "endpoint": server.endpoint(),
+        "httpEndpoint": server.http_endpoint(),
+        "connectionString": server.connection_string(),
+        "caFile": ca,
+        "pid": std::process::id(),
+    })
+    .to_string()
 }
 
 /// Where a running service records the HTTPS endpoint it bound, for `keys list`.
@@ -112,20 +172,27 @@ pub(crate) fn endpoint_file(data_dir: &std::path::Path) -> PathBuf {
     data_dir.join("endpoint")
 }
 
-fn write_endpoint(path: &std::path::Path, endpoint: &str) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, format!("{endpoint}\n"))?;
+/// Writes `contents` to a temporary file beside `path` and renames it over `path`, so a
+/// reader sees the whole file or none.
+fn write_atomically(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".{}.tmp", std::process::id()));
+    std::fs::write(&tmp, contents)?;
     std::fs::rename(tmp, path)
 }
 
-fn print_banner(server: &Server) {
+fn print_banner(server: &Server, dev: bool) {
     let mut out = String::new();
     out.push_str(&format!("acs-identity is serving at {}\n", server.endpoint()));
     if let Some(http) = server.http_endpoint() {
         out.push_str(&format!("plain HTTP at {http}\n"));
     }
     out.push_str(&format!("resource id: {}\n\n", server.state().resource()));
-    out.push_str("Connection string (primary key):\n");
+    if dev {
+        out.push_str("Connection string (the well-known development key; never use it beyond this machine):\n");
+    } else {
+        out.push_str("Connection string (primary key):\n");
+    }
     out.push_str(&format!("  {}\n", server.connection_string()));
     if let Some(ca) = server.ca_path() {
         let ca = std::fs::canonicalize(ca).unwrap_or_else(|_| ca.to_path_buf());

@@ -416,6 +416,42 @@ fn python_sdk() {
     server.stop();
 }
 
+/// What the Python SDK does with `serve --in-memory --dev --output json`'s one line.
+const READY_LINE_SCRIPT: &str = r#"
+import json, os, sys
+ready = json.loads(sys.stdin.readline())
+assert ready["event"] == "ready", ready
+os.environ["REQUESTS_CA_BUNDLE"] = ready["caFile"]
+from azure.communication.identity import CommunicationIdentityClient
+client = CommunicationIdentityClient.from_connection_string(ready["connectionString"])
+user, token = client.create_user_and_token(["chat", "voip"])
+client.revoke_tokens(user)
+client.delete_user(user)
+print(user.properties["id"])
+"#;
+
+#[test]
+fn python_sdk_from_the_ready_line() {
+    let python = compat_python("azure.communication.identity");
+    let mut serve = support::command()
+        .args(["serve", "--in-memory", "--dev", "--output", "json", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start acs-identity serve");
+    // The harness hands the service's stdout to the script as is: it reads one line.
+    let script = Command::new(&python)
+        .args(["-c", READY_LINE_SCRIPT])
+        .stdin(serve.stdout.take().expect("piped stdout"))
+        .output()
+        .expect("run the Python SDK");
+    let stopped = Server::terminate(&mut serve);
+    let stdout = String::from_utf8_lossy(&script.stdout);
+    assert!(script.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&script.stderr));
+    assert!(stdout.trim().starts_with("8:acs:ac5de7e1-0000-4000-8000-000000000001_"), "{stdout}");
+    assert!(stopped.is_some_and(|s| s.success()), "{stopped:?}");
+}
+
 #[test]
 fn js_sdk() {
     let sdk = support::workspace_root()

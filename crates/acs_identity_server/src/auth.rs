@@ -124,7 +124,7 @@ pub(crate) async fn authenticate(
             tracing::info!(reason = "bearer token over plain HTTP", "request denied");
             return ApiError::bearer_denied().into_response();
         }
-        let now = state.clock().now();
+        let now = state.credentials_now();
         return match state.entra().verify(token, IDENTITY_API_AUDIENCES, now).await {
             Ok((claims, _)) if state.entra().allows(&claims) => {
                 let principal = Principal::Entra { app_id: claims.app_id, object_id: claims.oid };
@@ -164,7 +164,7 @@ pub(crate) async fn authenticate(
         content_hash: header_str(&parts.headers, "x-ms-content-sha256"),
         body: &body,
     };
-    match hmac::verify(&signed, state.keys().verifiers(), state.clock().now()) {
+    match hmac::verify(&signed, state.keys().verifiers(), state.credentials_now()) {
         Ok(key) => {
             parts.extensions.insert(Principal::AccessKey(key));
             let response = next.run(Request::from_parts(parts, Body::from(body))).await;

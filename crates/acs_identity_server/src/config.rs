@@ -61,6 +61,29 @@ pub struct Config {
     /// default) any, a list only those, `[]` none. A comma-separated string also works.
     #[serde(deserialize_with = "crate::cors::deserialize_origins")]
     pub cors_allowed_origins: Vec<String>,
+    /// Keep the store in memory and the development CA in a temporary directory removed
+    /// at exit: nothing is written to `data_dir`.
+    pub in_memory: bool,
+    /// Serve the well-known development resource ([`crate::dev`]); only on loopback
+    /// listeners.
+    pub dev: bool,
+    /// Serve an unknown `api-version` as the newest one the operation has.
+    pub skip_api_version_check: bool,
+    /// What `serve` prints on stdout: a banner (`text`) or one JSON line once ready (`json`).
+    pub output: OutputFormat,
+    /// A file to write the ready JSON object to (atomically) once the service is ready.
+    pub ready_file: Option<PathBuf>,
+}
+
+/// What `serve` prints on standard output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    /// A banner for people.
+    #[default]
+    Text,
+    /// Exactly one JSON object (`{"event":"ready",…}`) once the service accepts connections.
+    Json,
 }
 
 /// Entra ID settings (`[entra]` in TOML).
@@ -141,6 +164,11 @@ impl Default for Config {
             entra: EntraConfig::default(),
             throttle: crate::throttle::ThrottleConfig::default(),
             cors_allowed_origins: vec![crate::cors::ANY_ORIGIN.to_owned()],
+            in_memory: false,
+            dev: false,
+            skip_api_version_check: false,
+            output: OutputFormat::Text,
+            ready_file: None,
         }
     }
 }
@@ -213,6 +241,24 @@ impl Config {
         }
         if let Some(url) = &self.database_url {
             StoreLocation::parse(url.expose()).map_err(|e| anyhow::anyhow!("database_url: {e}"))?;
+            if self.in_memory {
+                anyhow::bail!("in_memory and database_url exclude each other");
+            }
+        }
+        if self.dev {
+            for addr in std::iter::once(self.listen).chain(self.http_listen) {
+                if !addr.ip().is_loopback() {
+                    anyhow::bail!(
+                        "dev: the development key is public, so the service serves it only on \
+                         loopback addresses; {addr} is not one (listen on 127.0.0.1 or [::1])"
+                    );
+                }
+            }
+        }
+        if self.output == OutputFormat::Json
+            && self.audit_log == crate::audit::AuditDestination::Stdout
+        {
+            anyhow::bail!("output = json and audit_log = stdout exclude each other: stdout carries only the ready line");
         }
         Ok(())
     }
@@ -365,6 +411,34 @@ mod tests {
             jail.set_env("ACSID_CORS_ALLOWED_ORIGINS", "http://localhost:3000/app");
             let e = load(None).unwrap_err();
             assert!(e.contains("cors_allowed_origins") && e.contains("not an origin"), "{e}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn emulator_keys_come_from_the_environment_and_are_checked() {
+        Jail::expect_with(|jail| {
+            let load = || Config::from_figment(&Config::figment(None)).map_err(|e| e.to_string());
+            let c = load()?;
+            assert!(!c.in_memory && !c.dev && !c.skip_api_version_check);
+            assert_eq!((c.output, c.ready_file), (OutputFormat::Text, None));
+            jail.set_env("ACSID_IN_MEMORY", "true");
+            jail.set_env("ACSID_DEV", "true");
+            jail.set_env("ACSID_SKIP_API_VERSION_CHECK", "true");
+            jail.set_env("ACSID_OUTPUT", "json");
+            jail.set_env("ACSID_READY_FILE", "/run/ready.json");
+            let c = load()?;
+            assert!(c.in_memory && c.dev && c.skip_api_version_check);
+            assert_eq!(c.output, OutputFormat::Json);
+            assert_eq!(c.ready_file, Some(PathBuf::from("/run/ready.json")));
+            jail.set_env("ACSID_HTTP_LISTEN", "[::]:8080");
+            assert!(load().unwrap_err().contains("loopback"));
+            jail.set_env("ACSID_HTTP_LISTEN", "[::1]:8080");
+            jail.set_env("ACSID_AUDIT_LOG", "stdout");
+            assert!(load().unwrap_err().contains("audit_log"));
+            jail.set_env("ACSID_AUDIT_LOG", "off");
+            jail.set_env("ACSID_DATABASE_URL", "postgres://db/acs");
+            assert!(load().unwrap_err().contains("in_memory"));
             Ok(())
         });
     }

@@ -10,6 +10,7 @@ mod auth;
 pub mod cache;
 pub mod config;
 mod cors;
+pub mod dev;
 pub mod entra;
 pub mod error;
 mod layers;

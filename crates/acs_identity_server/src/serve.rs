@@ -43,6 +43,8 @@ pub struct Server {
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
     audit: Option<AuditWriter>,
+    /// With `in_memory`, the temporary directory of the development CA, removed on shutdown.
+    temp: Option<tempfile::TempDir>,
 }
 
 impl Server {
@@ -58,15 +60,43 @@ impl Server {
         config: &Config,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Server> {
-        std::fs::create_dir_all(&config.data_dir).with_context(|| {
-            format!("cannot create data directory {}", config.data_dir.display())
-        })?;
-        let location = config.store_location()?;
-        let options = OpenOptions { max_connections: config.database_max_connections };
-        let store = AnyStore::open_with(&location, options)
-            .await
-            .with_context(|| format!("cannot open the {location}"))?;
+        Self::start_with(config, clock, HttpSettings::from_config(config), |router| router).await
+    }
+
+    /// As [`Server::start_with_clock`], with given HTTP settings and `wrap` applied to the
+    /// router (for a layer of the embedding program, e.g. the emulator's fault injection).
+    pub async fn start_with(
+        config: &Config,
+        clock: Arc<dyn Clock>,
+        http: HttpSettings,
+        wrap: impl FnOnce(Router) -> Router,
+    ) -> anyhow::Result<Server> {
+        let (store, location) = if config.in_memory {
+            let store = acs_identity_store::SqliteStore::in_memory()
+                .await
+                .context("cannot open the in-memory store")?;
+            (AnyStore::Sqlite(store), "in-memory SQLite database".to_owned())
+        } else {
+            std::fs::create_dir_all(&config.data_dir).with_context(|| {
+                format!("cannot create data directory {}", config.data_dir.display())
+            })?;
+            let location = config.store_location()?;
+            let options = OpenOptions { max_connections: config.database_max_connections };
+            let store = AnyStore::open_with(&location, options)
+                .await
+                .with_context(|| format!("cannot open the {location}"))?;
+            (store, location.to_string())
+        };
         tracing::info!(store = %location, "store opened");
+        if config.dev {
+            crate::dev::ensure_dev_resource(
+                store.shared().as_ref(),
+                clock.as_ref(),
+                &config.data_location,
+                config.signing_alg,
+            )
+            .await?;
+        }
         let entra = EntraTrust::load(&config.entra).await?;
         let (audit_sink, audit) = crate::audit::open(&config.audit_log).await?;
         let state = AppState::bootstrap(
@@ -74,22 +104,34 @@ impl Server {
             clock.clone(),
             &config.data_location,
             config.signing_alg,
-            HttpSettings::from_config(config),
+            http,
             entra,
             audit_sink,
         )
         .await?;
 
+        let mut temp = None;
         let (cert, key, ca) = match (&config.tls_cert, &config.tls_key) {
             (Some(c), Some(k)) => (c.clone(), k.clone(), None),
             _ => {
-                let files = tls::ensure_dev_certificate(&config.tls_dir(), clock.now())?;
+                let tls_dir = if config.in_memory {
+                    let dir = tempfile::Builder::new()
+                        .prefix("acs-identity-")
+                        .tempdir()
+                        .context("cannot create a temporary directory for the development CA")?;
+                    let tls_dir = dir.path().join("tls");
+                    temp = Some(dir);
+                    tls_dir
+                } else {
+                    config.tls_dir()
+                };
+                let files = tls::ensure_dev_certificate(&tls_dir, clock.now())?;
                 (files.cert, files.key, files.ca)
             }
         };
         let acceptor = TlsAcceptor::from(tls::server_config(&cert, &key)?);
 
-        let router = app(state.clone());
+        let router = wrap(app(state.clone()));
         let (shutdown, signal) = watch::channel(false);
         let mut tasks = JoinSet::new();
         tasks.spawn(reload_keys(state.clone(), signal.clone()));
@@ -123,7 +165,7 @@ impl Server {
             }
             None => None,
         };
-        Ok(Server { state, store, https, http, ca, shutdown, tasks, audit })
+        Ok(Server { state, store, https, http, ca, shutdown, tasks, audit, temp })
     }
 
     /// The shared state.
@@ -176,6 +218,9 @@ impl Server {
             audit.finish().await;
         }
         self.store.close().await;
+        if let Some(temp) = self.temp.take() {
+            let _ = temp.close();
+        }
     }
 }
 

@@ -49,6 +49,12 @@ pub struct HttpSettings {
     pub max_in_flight_requests: usize,
     /// Origins allowed by CORS (`*` for any; empty: CORS off).
     pub cors_allowed_origins: Vec<String>,
+    /// Serve an unknown `api-version` as the newest one the operation has.
+    pub skip_api_version_check: bool,
+    /// Check the time of request credentials (`x-ms-date`, a bearer token's expiry) against
+    /// the system clock instead of the service's clock: clients sign with the real time even
+    /// when the service's clock is moved by hand (the emulator's manual clock).
+    pub credentials_use_system_clock: bool,
 }
 
 impl Default for HttpSettings {
@@ -68,6 +74,8 @@ impl HttpSettings {
             request_timeout: Duration::from_secs(config.request_timeout_seconds),
             max_in_flight_requests: config.max_in_flight_requests,
             cors_allowed_origins: config.cors_allowed_origins.clone(),
+            skip_api_version_check: config.skip_api_version_check,
+            credentials_use_system_clock: false,
         }
     }
 }
@@ -238,6 +246,16 @@ impl AppState {
     /// The clock.
     pub fn clock(&self) -> &dyn Clock {
         self.inner.clock.as_ref()
+    }
+
+    /// The time request credentials are checked against (see
+    /// [`HttpSettings::credentials_use_system_clock`]).
+    pub fn credentials_now(&self) -> time::OffsetDateTime {
+        if self.inner.http.credentials_use_system_clock {
+            time::OffsetDateTime::now_utc()
+        } else {
+            self.inner.clock.now()
+        }
     }
 
     /// The resource id.

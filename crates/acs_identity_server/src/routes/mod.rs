@@ -28,13 +28,14 @@ use crate::{auth, layers, limits, AppState};
 pub fn app(state: AppState) -> Router {
     // ACS action routes start with ':'; every router that (re)registers them must opt out
     // of axum's v0.7 path-syntax check: merging a router that has the check turns it back on.
-    let api = operations(Auth::Resource)
+    let skip = state.http().skip_api_version_check;
+    let api = operations(Auth::Resource, skip)
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
     let routes = Router::new()
         .without_v07_checks()
         .merge(well_known::router())
         .merge(openapi::router())
-        .merge(operations(Auth::EndUser))
+        .merge(operations(Auth::EndUser, skip))
         .merge(api)
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() });
@@ -83,7 +84,8 @@ fn endpoint(op: Operation) -> MethodRouter<AppState> {
 /// The routes of every operation authenticated by `auth`: one per path, each method's
 /// handler behind the `api-version` check of its operation, and every answer on a
 /// versioned path (405 included) with `api-supported-versions`.
-fn operations(auth: Auth) -> Router<AppState> {
+/// With `skip_version_check`, an unknown `api-version` is served as the newest the operation has.
+fn operations(auth: Auth, skip_version_check: bool) -> Router<AppState> {
     let mut paths: Vec<&'static str> = Vec::new();
     for op in Operation::ALL.into_iter().filter(|op| op.spec().auth == auth) {
         if !paths.contains(&op.spec().path) {
@@ -98,7 +100,10 @@ fn operations(auth: Auth) -> Router<AppState> {
         for &op in &ops {
             let handler = endpoint(op);
             methods = methods.merge(match op.spec().versions {
-                Some(_) => handler.route_layer(from_fn_with_state(op, check_api_version)),
+                Some(_) => handler.route_layer(from_fn_with_state(
+                    VersionCheck { op, skip_unknown: skip_version_check },
+                    check_api_version,
+                )),
                 None => handler,
             });
         }
@@ -114,15 +119,29 @@ fn operations(auth: Auth) -> Router<AppState> {
     router
 }
 
+/// What the `api-version` check of one operation's route knows.
+#[derive(Clone, Copy, Debug)]
+struct VersionCheck {
+    op: Operation,
+    /// Serve a version this service does not know as the newest one of `op`.
+    skip_unknown: bool,
+}
+
 /// Route layer: answers ACS's 400 unless the request's `api-version` serves `op`, and hands
 /// the version to the handler as an `Extension<ApiVersion>`.
 async fn check_api_version(
-    State(op): State<Operation>,
+    State(check): State<VersionCheck>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    let served = op.spec().versions.unwrap_or(ApiVersion::any);
-    match api_version(request.uri(), served) {
+    let served = check.op.spec().versions.unwrap_or(ApiVersion::any);
+    let checked = match api_version(request.uri(), served) {
+        Err(e) if check.skip_unknown && e.code() == "UnsupportedApiVersion" => {
+            newest_unless_known(request.uri(), served).ok_or(e)
+        }
+        other => other,
+    };
+    match checked {
         Ok(version) => {
             request.extensions_mut().insert(version);
             next.run(request).await
@@ -151,6 +170,16 @@ pub(crate) fn api_version(
         Ok(v) if served(v) => Ok(v),
         _ => Err(ApiError::api_version_unsupported(uri.path(), &value)),
     }
+}
+
+/// With the check skipped: the newest version `served` accepts, when the request names a
+/// version this service does not know at all (a known version the operation does not have
+/// is still refused).
+fn newest_unless_known(uri: &Uri, served: fn(ApiVersion) -> bool) -> Option<ApiVersion> {
+    if api_version(uri, ApiVersion::any).is_ok() {
+        return None;
+    }
+    ApiVersion::ALL.into_iter().rev().find(|&v| served(v))
 }
 
 /// A JSON success response, with ACS's content type.

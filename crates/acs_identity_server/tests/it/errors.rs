@@ -1,5 +1,8 @@
 //! Bad input: every answer is ACS's error envelope, nothing is written, nothing is 5xx.
 
+use std::sync::Arc;
+
+use acs_identity_core::{ApiVersion, SystemClock};
 use acs_identity_testkit::{encode_id, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -130,4 +133,26 @@ async fn throttled_operations_get_429_with_retry_after() {
         s.request(Method::POST, "/identities?api-version=2023-10-01").send().await.status,
         StatusCode::CREATED
     );
+}
+
+#[tokio::test]
+async fn skipping_the_version_check_serves_unknown_versions_as_the_newest() {
+    let s =
+        TestServer::start_with(|c| c.skip_api_version_check = true, Arc::new(SystemClock)).await;
+    let r =
+        s.request(Method::POST, "/identities?api-version=2099-01-01").json(&json!({})).send().await;
+    assert_eq!(r.status.as_u16(), 201, "{}", r.text);
+    let newest = ApiVersion::ALL.into_iter().rev().find(|v| v.has_custom_id()).unwrap();
+    assert!(r.header("api-supported-versions").unwrap().contains(newest.as_str()));
+    let id = r.json["identity"]["id"].as_str().unwrap().to_owned();
+    // Served as the newest: GET of an identity exists from 2025-03-02-preview on.
+    let path = format!("/identities/{}?api-version=2099-01-01", encode_id(&id));
+    let got = s.request(Method::GET, &path).send().await;
+    assert_eq!(got.status.as_u16(), 200, "{}", got.text);
+    assert_eq!(got.json["id"], id.as_str());
+    // A missing version is still missing, and a known one the operation lacks still refused.
+    let r = s.request(Method::POST, "/identities").send().await;
+    r.assert_error(400, "ApiVersionUnspecified");
+    let path = format!("/identities/{}?api-version=2023-10-01", encode_id(&id));
+    s.request(Method::GET, &path).send().await.assert_error(400, "UnsupportedApiVersion");
 }
