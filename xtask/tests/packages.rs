@@ -100,6 +100,7 @@ fn wheel_installs_and_its_pytest_fixture_serves_the_python_sdk() {
         .current_dir(&work)
         .env("TMPDIR", &tmp)
         .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env_remove("ACS_IDENTITY_BINARY")
         .env_remove("REQUESTS_CA_BUNDLE")
         .env_remove("SSL_CERT_FILE"));
     assert!(out.contains("3 passed"), "pytest output:\n{out}");
@@ -107,6 +108,34 @@ fn wheel_installs_and_its_pytest_fixture_serves_the_python_sdk() {
     assert_eq!(processes_of(&binary), Vec::<u32>::new(), "the service outlived pytest");
     assert_eq!(entries(&tmp), Vec::<String>::new(), "temporary files left behind");
     assert_eq!(entries(&work), ["test_sdk.py"], "files left in the working directory");
+
+    // Elsewhere pip refuses the wheel by its tag, and the package refuses to start.
+    let refused = Command::new(venv.join("bin/python"))
+        .args(["-m", "pip", "install", "--dry-run", "--no-deps", "--only-binary=:all:"])
+        .args(["--platform", "macosx_11_0_arm64", "--target"])
+        .arg(dir.path().join("elsewhere"))
+        .arg(&wheel)
+        .output()
+        .expect("pip");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && stderr.contains("is not a supported wheel on this platform"),
+        "pip on macOS: {stderr}"
+    );
+    let refused = Command::new(venv.join("bin/python"))
+        .args([
+            "-c",
+            "import sys; sys.platform = 'darwin'; import acs_identity; acs_identity.start()",
+        ])
+        .env_remove("ACS_IDENTITY_BINARY")
+        .output()
+        .expect("python");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("UnsupportedPlatformError")
+            && stderr.contains("linux x86-64 only; this is darwin"),
+        "start() on macOS: {stderr}"
+    );
 }
 
 #[test]
@@ -134,6 +163,7 @@ fn npm_package_installs_and_start_acs_identity_serves_the_js_sdk() {
         .args(["--test", "--test-reporter=spec", "sdk.test.mjs"])
         .current_dir(&work)
         .env("TMPDIR", &tmp)
+        .env_remove("ACS_IDENTITY_BINARY")
         .env_remove("NODE_EXTRA_CA_CERTS")
         .env_remove("NODE_OPTIONS"));
     assert!(out.contains("pass 3") && out.contains("fail 0"), "node --test output:\n{out}");
@@ -141,4 +171,33 @@ fn npm_package_installs_and_start_acs_identity_serves_the_js_sdk() {
     assert_eq!(processes_of(&binary), Vec::<u32>::new(), "the service outlived node --test");
     assert_eq!(entries(&tmp), Vec::<String>::new(), "temporary files left behind");
     assert_eq!(entries(&work), before, "files left in the working directory");
+
+    // Elsewhere npm refuses the package by its "os" and "cpu", and the module refuses to start.
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).expect("elsewhere");
+    let refused = Command::new("npm")
+        .args(["install", "--no-audit", "--no-fund", "--os=darwin", "--cpu=arm64"])
+        .arg(&tarball)
+        .current_dir(&elsewhere)
+        .output()
+        .expect("npm");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && stderr.contains("EBADPLATFORM"), "npm on macOS: {stderr}");
+    let refused = Command::new("node")
+        .args([
+            "--input-type=module",
+            "-e",
+            "Object.defineProperty(process, 'platform', { value: 'darwin' });\n\
+             const { startAcsIdentity } = await import('acs-identity');\n\
+             await startAcsIdentity();",
+        ])
+        .current_dir(&work)
+        .env_remove("ACS_IDENTITY_BINARY")
+        .output()
+        .expect("node");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("AcsIdentityError") && stderr.contains("linux x64 only; this is darwin"),
+        "startAcsIdentity() on macOS: {stderr}"
+    );
 }
