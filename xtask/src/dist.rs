@@ -1,8 +1,9 @@
 //! `cargo xtask dist`: the release binary packaged for people without a Rust toolchain.
 //!
-//! Writes to `target/dist/`:
-//! - `acs_identity-<version>-py3-none-manylinux_<glibc>_x86_64.whl`, built by maturin
-//!   (`bindings = "bin"`, `packaging/python/pyproject.toml`): the stripped binary plus the
+//! maturin does the release build of `acs_identity_cli`'s binary (`cargo rustc --release
+//! --locked`, stripped, in the workspace's `target/`) and writes to `target/dist/`:
+//! - `acs_identity-<version>-py3-none-manylinux_<glibc>_x86_64.whl`
+//!   (`bindings = "bin"`, `packaging/python/pyproject.toml`): the binary plus the
 //!   pure-Python package of `packaging/python/python/` (`acs_identity.start()`, the pytest
 //!   plugin). maturin picks the lowest manylinux tag the binary's glibc symbols allow and
 //!   `auditwheel show` must agree with it.
@@ -27,9 +28,6 @@ pub(crate) fn dist(args: &[String]) -> anyhow::Result<()> {
     }
     let root = root();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    run(Command::new(&cargo)
-        .args(["build", "--release", "--locked", "-p", "acs_identity_cli"])
-        .current_dir(&root))?;
     let version = cli_version(&cargo, &root)?;
     let dist = root.join("target/dist");
     if dist.exists() {
