@@ -159,10 +159,15 @@ fn build_npm(root: &Path, stage: &Path, dist: &Path, version: &str) -> anyhow::R
         std::fs::copy(source.join(file), stage.join(file))
             .with_context(|| format!("cannot copy packaging/npm/{file}"))?;
     }
-    let mut manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(source.join("package.json"))?)?;
-    manifest["version"] = version.into();
-    std::fs::write(stage.join("package.json"), serde_json::to_string_pretty(&manifest)? + "\n")?;
+    // A textual edit keeps the key order (the `exports` conditions' order matters).
+    let manifest = std::fs::read_to_string(source.join("package.json"))?;
+    let placeholder = "\"version\": \"0.0.0\"";
+    ensure!(
+        manifest.matches(placeholder).count() == 1,
+        "packaging/npm/package.json must hold {placeholder} once"
+    );
+    let manifest = manifest.replace(placeholder, &format!("\"version\": \"{version}\""));
+    std::fs::write(stage.join("package.json"), manifest)?;
     run(Command::new("npm")
         .args(["pack", "--loglevel=error", "--pack-destination"])
         .arg(dist)
