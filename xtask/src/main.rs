@@ -5,12 +5,16 @@
 //! the browser with esbuild and playwright-core, under `tests/browser`) and runs every test
 //! of the workspace. `.ci/run` calls exactly this (and installs Chromium and certutil).
 //!
+//! `cargo xtask dist` builds the release binary and packs it as a Python wheel and an npm
+//! package in `target/dist/` (`dist.rs`).
+//!
 //! `cargo xtask bench` builds the release server and load generator and runs the
 //! benchmarks of BENCHMARKS.md (see `bench.rs` for its options). `cargo xtask client-bench`
 //! measures the clients' CPU time per call (`client_bench.rs`).
 
 mod bench;
 mod client_bench;
+mod dist;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -24,9 +28,10 @@ fn main() -> ExitCode {
         Some("compat-setup") => compat_setup().map(|_| ()),
         Some("bench") => bench::bench(&args[1..]),
         Some("client-bench") => client_bench::client_bench(&args[1..]),
+        Some("dist") => dist::dist(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test|compat-setup|bench|client-bench> [-- extra nextest or bench args]"
+                "usage: cargo xtask <test|compat-setup|bench|client-bench|dist> [-- extra nextest or bench args]"
             );
             return ExitCode::from(2);
         }
