@@ -172,4 +172,33 @@ mod tests {
         m.record(b, at(2));
         assert_eq!(m.pending(b), Some(at(2)), "known identities are still updated");
     }
+
+    /// A flush that fails keeps its times for the next one; one that succeeds writes them.
+    #[tokio::test]
+    async fn a_failed_flush_keeps_the_times_for_the_next() {
+        use acs_identity_core::store::{IdentityStore as _, NewIdentity};
+        use acs_identity_store::SqliteStore;
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("marks.db");
+        let store = SqliteStore::open(&path).await.unwrap();
+        let user = UserId::generate();
+        let new = NewIdentity { user, custom_id: None, created_at: at(1), token_issued_at: None };
+        store.create_identity(new).await.unwrap();
+        let m = TokenMarks::new(10);
+        m.record(user, at(5));
+        // A closed store fails every write.
+        store.close().await;
+        assert!(m.flush(&store).await.is_err());
+        assert_eq!(m.pending(user), Some(at(5)), "kept for the next flush");
+        m.record(user, at(4));
+        assert_eq!(m.pending(user), Some(at(5)), "merged with newer times");
+
+        let store = SqliteStore::open(&path).await.unwrap();
+        assert_eq!(m.flush(&store).await.unwrap(), 1);
+        assert!(m.is_empty());
+        let stored = store.get_identity(user).await.unwrap().unwrap();
+        assert_eq!(stored.last_token_issued_at, Some(at(5)));
+        store.close().await;
+    }
 }
