@@ -7,6 +7,12 @@
 //! `--sample N` (ids written for the load generator, 100 000), `--https`, `--no-pin`,
 //! `--no-write` (leave BENCHMARKS.md alone), `--only a,b` (scenarios or `rs256`, `seeded`),
 //! `--keep` (keep the temporary data directories), `--no-build` (use the binaries already built).
+//!
+//! With issue-token it also runs the peer (`peer`: node-oidc-provider from npm, installed into
+//! `<target>/bench-peer` from `xtask/bench-peer/`, issuing ES256 JWT access tokens through the
+//! client-credentials grant) with the same load generator and connections, times one bare
+//! ES256 signature (`openssl speed ecdsap256` on the server's CPU), and repeats issue-token
+//! over HTTPS (`https-ratio`), and prints those ratios.
 
 use std::io::{BufRead as _, BufReader, BufWriter, Write as _};
 use std::path::{Path, PathBuf};
@@ -656,6 +662,118 @@ impl Bench {
         self.finish_load(child, scenario)
     }
 
+    /// issue-token over HTTPS (keep-alive), whatever `--https` says.
+    fn load_https(&self, server: &Server) -> anyhow::Result<Value> {
+        let mut https = self.clone_paths();
+        https.opts.https = true;
+        let child = https.spawn_load(server, "issue-token", None, self.opts.connections)?;
+        self.finish_load(child, "issue-token over HTTPS")
+    }
+
+    fn clone_paths(&self) -> Bench {
+        Bench {
+            opts: self.opts.clone(),
+            loadgen: self.loadgen.clone(),
+            server: self.server.clone(),
+            pin: self.pin.clone(),
+            scratch: self.scratch.clone(),
+        }
+    }
+
+    /// node-oidc-provider under the same load: the client-credentials grant, ES256 JWT
+    /// access tokens. `connection_string` only satisfies the load generator's arguments.
+    fn peer(&self, target_dir: &Path, connection_string: &str) -> anyhow::Result<Value> {
+        let dir = target_dir.join("bench-peer");
+        std::fs::create_dir_all(&dir)?;
+        let source = root().join("xtask/bench-peer");
+        let mut changed = !dir.join("node_modules/oidc-provider").exists();
+        for file in ["package.json", "provider.mjs"] {
+            let want = std::fs::read(source.join(file))?;
+            if std::fs::read(dir.join(file)).ok().as_deref() != Some(want.as_slice()) {
+                std::fs::write(dir.join(file), want)?;
+                changed = true;
+            }
+        }
+        if changed {
+            crate::run(
+                Command::new("npm")
+                    .args(["install", "--no-audit", "--no-fund", "--omit=dev"])
+                    .current_dir(&dir),
+            )?;
+        }
+        let node = PathBuf::from("node");
+        let mut cmd = Pinning::command(self.pin.server.as_deref(), &node);
+        let mut child = cmd
+            .arg("provider.mjs")
+            .current_dir(&dir)
+            .env("NODE_ENV", "production")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot run node")?;
+        let stdout = child.stdout.take().context("node's stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let url = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(url) = line.strip_prefix("listening ") {
+                        break url.trim().to_owned();
+                    }
+                }
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    bail!("node-oidc-provider did not start");
+                }
+            }
+        };
+        let pid = child.id();
+        eprintln!("xtask bench: node-oidc-provider (pid {pid}) at {url}");
+        let load = Pinning::command(self.pin.loadgen.as_deref(), &self.loadgen)
+            .args(["--endpoint", &url])
+            .args(["--scenario", "oidc-client-credentials", "--oidc-client", "bench:bench-secret"])
+            .args(["--connections", &self.opts.connections.to_string()])
+            .args(["--duration", &self.opts.duration.to_string()])
+            .args(["--warmup", &self.opts.warmup.to_string()])
+            .args(["--server-pid", &pid.to_string()])
+            .arg("--json")
+            .env("ACSID_LOADGEN_CONNECTION_STRING", connection_string)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("cannot run the load generator")?;
+        let result = self.finish_load(load, "node-oidc-provider client-credentials");
+        let _ = child.kill();
+        let _ = child.wait();
+        result
+    }
+
+    /// Microseconds of one bare ES256 (ECDSA P-256) signature on the server's CPU:
+    /// `openssl speed -seconds 3 ecdsap256`.
+    fn es256_sign_us(&self) -> anyhow::Result<f64> {
+        let openssl = PathBuf::from("openssl");
+        let out = Pinning::command(self.pin.server.as_deref(), &openssl)
+            .args(["speed", "-seconds", "3", "ecdsap256"])
+            .stderr(Stdio::null())
+            .output()
+            .context("cannot run openssl speed")?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        // "256 bits ecdsa (nistp256)   0.0000s   0.0001s  32700.0  10000.0": sign/s, verify/s.
+        let line = text
+            .lines()
+            .find(|l| l.contains("ecdsa (nistp256)"))
+            .context("openssl speed printed no nistp256 line")?;
+        let numbers: Vec<f64> =
+            line.split_whitespace().filter_map(|w| w.parse::<f64>().ok()).collect();
+        let signs = numbers.get(numbers.len().wrapping_sub(2)).copied().unwrap_or(0.0);
+        if signs <= 0.0 {
+            bail!("cannot read openssl speed: {line}");
+        }
+        Ok(1e6 / signs)
+    }
+
     /// Starts the load generator on `server` with `connections` connections.
     fn spawn_load(
         &self,
@@ -924,6 +1042,9 @@ pub(crate) fn bench(args: &[String]) -> anyhow::Result<()> {
 
     let mut rows = Vec::new();
     let mut notes = Vec::new();
+    let mut issue: Option<Value> = None;
+    let mut https_issue: Option<Value> = None;
+    let mut peer_connection_string = String::new();
     let rps = |v: &Value| f(v, &["rps"]);
     let p99 = |v: &Value| f(v, &["latency_ms", "p99"]);
 
@@ -935,6 +1056,13 @@ pub(crate) fn bench(args: &[String]) -> anyhow::Result<()> {
         for s in es_scenarios.iter().filter(|s| opts.wants(s)) {
             let v = bench.load(&server, s, None)?;
             let r = rps(&v);
+            if *s == "issue-token" {
+                issue = Some(v.clone());
+                if opts.wants("https-ratio") && !opts.https {
+                    let h = bench.load_https(&server)?;
+                    https_issue = Some(h);
+                }
+            }
             let (name, store, target, check) = match *s {
                 "issue-token" => (
                     "issue-token ES256",
@@ -970,7 +1098,51 @@ pub(crate) fn bench(args: &[String]) -> anyhow::Result<()> {
                 mib(rss)
             ));
         }
+        peer_connection_string = server.connection_string.clone();
         server.stop()?;
+    }
+    if let Some(issue) = &issue {
+        let issue_rps = rps(issue);
+        if let Some(h) = https_issue {
+            let ratio = rps(&h) / issue_rps;
+            rows.push(row(
+                "issue-token ES256 over HTTPS",
+                "1 k users (API)",
+                Some(h),
+                None,
+                "HTTPS ÷ HTTP ≥ 0.8",
+                Some((ratio >= 0.8, format!("{ratio:.2}"))),
+            ));
+        }
+        if opts.wants("peer") {
+            let v = bench.peer(&target_dir, &peer_connection_string)?;
+            let ratio = issue_rps / rps(&v);
+            rows.push(row(
+                "node-oidc-provider: client credentials, ES256 JWT",
+                "in memory",
+                Some(v),
+                None,
+                "issue-token ÷ this ≥ 8",
+                Some((ratio >= 8.0, format!("{ratio:.1}×"))),
+            ));
+        }
+        if opts.wants("es256-sign") {
+            let sign_us = bench.es256_sign_us()?;
+            let cpu_us = f(issue, &["server_cpu_cores"]) * 1e6 / issue_rps;
+            let ratio = cpu_us / sign_us;
+            notes.push(format!(
+                "Server CPU per issued token: {cpu_us:.1} µs; one bare ES256 signature \
+                 (`openssl speed ecdsap256`, on the server's CPU): {sign_us:.1} µs; ratio {ratio:.2}."
+            ));
+            rows.push(row(
+                "server CPU per token ÷ one ES256 signature",
+                "–",
+                None,
+                None,
+                "≤ 2",
+                Some((ratio <= 2.0, format!("{cpu_us:.0} µs ÷ {sign_us:.0} µs = {ratio:.2}"))),
+            ));
+        }
     }
 
     if opts.wants("rs256") {

@@ -1,9 +1,14 @@
 //! Crash consistency: `acs-identity serve` on SQLite is SIGKILLed at random moments while
-//! several clients create users (with a token) and revoke them, and restarted on the same
-//! data directory each time. Whatever the service acknowledged (2xx) must be there after the
-//! last restart: every acknowledged user exists, every acknowledged revocation holds (the
-//! token issued before it is `revoked`), and no token whose user was never revoked is
-//! refused. The database then passes `PRAGMA integrity_check`.
+//! several clients create users (with a token), issue tokens, revoke and delete them, and
+//! restarted on the same data directory each time. Every state change the service
+//! acknowledged (2xx) must be there after the last restart: every acknowledged user exists,
+//! every acknowledged revocation holds (the token issued before it is `revoked`), every
+//! acknowledged delete holds (404, the token `deleted`), and no token whose user was never
+//! revoked or deleted is refused. `lastTokenIssuedAt`, written behind every
+//! `last_token_flush_ms` (here [`FLUSH_MS`]), may lose at most that window: every issue
+//! acknowledged more than [`FLUSH_MS`] (plus [`SCHEDULING_ALLOWANCE`]) before a kill is
+//! reflected, and the value is never later than the last issue sent. The database then
+//! passes `PRAGMA integrity_check`.
 //!
 //! `ACSID_CRASH_ROUNDS` (default 20) sets the number of kills and `ACSID_CRASH_SEED` the
 //! random seed (printed, so a failing run can be repeated).
@@ -11,12 +16,15 @@
 
 mod support;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
+
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
 
 use acs_identity_core::hmac::{
     authorization_header, content_hash, string_to_sign, AccessKey, KeyName,
@@ -28,8 +36,13 @@ use base64::Engine;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-/// Clients creating and revoking at once.
+/// Clients creating, issuing, revoking and deleting at once.
 const CLIENTS: usize = 4;
+/// `last_token_flush_ms` of the service under test.
+const FLUSH_MS: u64 = 200;
+/// Time allowed beyond one flush window for the flush to be scheduled and committed on a
+/// busy machine.
+const SCHEDULING_ALLOWANCE: Duration = Duration::from_millis(300);
 
 /// `acs-identity serve` on `data_dir`, with a clean environment.
 fn serve(data_dir: &Path) -> (Child, String, String) {
@@ -39,6 +52,7 @@ fn serve(data_dir: &Path) -> (Child, String, String) {
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--listen", "127.0.0.1:0"])
+            .env("ACSID_LAST_TOKEN_FLUSH_MS", FLUSH_MS.to_string())
             .stderr(Stdio::null()),
     );
     let banner = banner.expect("serve prints its endpoint and connection string");
@@ -102,6 +116,13 @@ impl Client {
 struct Ledger {
     /// Users whose create (with a token) was acknowledged: id and the token.
     created: Vec<(String, String)>,
+    /// Per user: when its create was sent, and every token issue sent for it (sent, and
+    /// when it was acknowledged; `None` without an answer).
+    issues: HashMap<String, Vec<(OffsetDateTime, Option<OffsetDateTime>)>>,
+    /// Users whose delete was acknowledged.
+    deleted: HashSet<String>,
+    /// Users a delete was sent for, acknowledged or not.
+    delete_sent: HashSet<String>,
     /// Users whose revoke was acknowledged.
     revoked: HashSet<String>,
     /// Users a revoke was sent for, acknowledged or not.
@@ -129,12 +150,17 @@ async fn client_loop(
             continue;
         };
         let body = json!({"createTokenWithScopes": ["chat"]});
+        let sent = SystemClock.now();
         let created = client.send(&ep, Method::POST, "/identities?api-version=2023-10-01", &body);
         let id = match created.await {
             Ok((StatusCode::CREATED, v)) => {
                 let id = v["identity"]["id"].as_str().expect("id").to_owned();
                 let token = v["accessToken"]["token"].as_str().expect("token").to_owned();
-                ledger.lock().unwrap().created.push((id.clone(), token));
+                let acked = SystemClock.now();
+                let mut ledger = ledger.lock().unwrap();
+                ledger.created.push((id.clone(), token));
+                // The create's token time is durable with the create.
+                ledger.issues.insert(id.clone(), vec![(sent, Some(acked))]);
                 id
             }
             Ok((status, v)) => {
@@ -147,21 +173,106 @@ async fn client_loop(
                 continue;
             }
         };
-        if rng.below(2) == 0 {
-            continue;
+        let issue = format!("/identities/{}/:issueAccessToken?api-version=2023-10-01", encode(&id));
+        for _ in 0..rng.below(4) {
+            let sent = SystemClock.now();
+            let answer = client.send(&ep, Method::POST, &issue, &json!({"scopes": ["chat"]})).await;
+            let acked = SystemClock.now();
+            let mut ledger = ledger.lock().unwrap();
+            let acked = match answer {
+                Ok((StatusCode::OK, _)) => Some(acked),
+                Ok((status, v)) => {
+                    ledger.unexpected.push(format!("issue: {status} {v}"));
+                    None
+                }
+                Err(_) => {
+                    ledger.unanswered += 1;
+                    None
+                }
+            };
+            ledger.issues.entry(id.clone()).or_default().push((sent, acked));
         }
-        ledger.lock().unwrap().revoke_sent.insert(id.clone());
-        let path =
-            format!("/identities/{}/:revokeAccessTokens?api-version=2023-10-01", encode(&id));
-        match client.send(&ep, Method::POST, &path, &json!({})).await {
-            Ok((StatusCode::NO_CONTENT, _)) => {
-                ledger.lock().unwrap().revoked.insert(id);
+        match rng.below(3) {
+            0 => continue,
+            1 => {
+                ledger.lock().unwrap().revoke_sent.insert(id.clone());
+                let path = format!(
+                    "/identities/{}/:revokeAccessTokens?api-version=2023-10-01",
+                    encode(&id)
+                );
+                match client.send(&ep, Method::POST, &path, &json!({})).await {
+                    Ok((StatusCode::NO_CONTENT, _)) => {
+                        ledger.lock().unwrap().revoked.insert(id);
+                    }
+                    Ok((status, v)) => {
+                        ledger.lock().unwrap().unexpected.push(format!("revoke: {status} {v}"));
+                    }
+                    Err(_) => ledger.lock().unwrap().unanswered += 1,
+                }
             }
-            Ok((status, v)) => {
-                ledger.lock().unwrap().unexpected.push(format!("revoke: {status} {v}"));
+            _ => {
+                ledger.lock().unwrap().delete_sent.insert(id.clone());
+                let path = format!("/identities/{}?api-version=2023-10-01", encode(&id));
+                match client.send(&ep, Method::DELETE, &path, &json!({})).await {
+                    Ok((StatusCode::NO_CONTENT, _)) => {
+                        ledger.lock().unwrap().deleted.insert(id);
+                    }
+                    Ok((status, v)) => {
+                        ledger.lock().unwrap().unexpected.push(format!("delete: {status} {v}"));
+                    }
+                    Err(_) => ledger.lock().unwrap().unanswered += 1,
+                }
             }
-            Err(_) => ledger.lock().unwrap().unanswered += 1,
         }
+    }
+}
+
+/// What the ledger says about one acknowledged user.
+struct Expected<'a> {
+    revoked: bool,
+    revoke_sent: bool,
+    deleted: bool,
+    delete_sent: bool,
+    /// Token issues sent for it (its create first).
+    issues: &'a [(OffsetDateTime, Option<OffsetDateTime>)],
+    /// When the service was killed, in order.
+    kills: &'a [OffsetDateTime],
+}
+
+impl Expected<'_> {
+    /// The earliest `lastTokenIssuedAt` allowed: the send time of the last issue that was
+    /// acknowledged more than one flush window (plus the allowance) before the kill of the
+    /// node that answered it.
+    fn earliest_last_token(&self) -> Option<OffsetDateTime> {
+        let window = Duration::from_millis(FLUSH_MS) + SCHEDULING_ALLOWANCE;
+        self.issues
+            .iter()
+            .filter_map(|(sent, acked)| {
+                let acked = (*acked)?;
+                // The node that answered was alive when it handled the request (after it
+                // was sent), so it is the one the first kill after `sent` ended. (The
+                // answer may be read after that kill.)
+                let kill = self.kills.iter().find(|k| **k > *sent);
+                match kill {
+                    Some(k) if *k - acked <= window => None,
+                    _ => Some(*sent),
+                }
+            })
+            .max()
+    }
+
+    /// The latest `lastTokenIssuedAt` possible: the answer of the last issue sent (or the
+    /// kill that cut it off).
+    fn latest_last_token(&self) -> OffsetDateTime {
+        self.issues
+            .iter()
+            .map(|(sent, acked)| {
+                acked.unwrap_or_else(|| {
+                    self.kills.iter().find(|k| **k > *sent).copied().unwrap_or(*sent)
+                })
+            })
+            .max()
+            .expect("the create")
     }
 }
 
@@ -171,27 +282,55 @@ async fn check_user(
     endpoint: &str,
     id: &str,
     token: &str,
-    revoked: bool,
-    revoke_sent: bool,
+    expected: Expected<'_>,
 ) -> Result<(), String> {
     let path = format!("/identities/{}?api-version=2025-03-02-preview", encode(id));
     let (status, v) =
         client.send(endpoint, Method::GET, &path, &json!({})).await.map_err(|e| e.to_string())?;
-    if status != StatusCode::OK || v["id"] != id {
+    let gone = status == StatusCode::NOT_FOUND && v["error"]["code"] == "IdentityNotFound";
+    if expected.deleted && !gone {
+        return Err(format!("acknowledged delete of {id} lost: {status} {v}"));
+    }
+    if !gone && (status != StatusCode::OK || v["id"] != id) {
         return Err(format!("acknowledged user {id} is gone: {status} {v}"));
     }
-    let (status, v) = client
+    let (status, validated) = client
         .send(endpoint, Method::POST, "/accessTokens/:validate", &json!({ "token": token }))
         .await
         .map_err(|e| e.to_string())?;
     if status != StatusCode::OK {
-        return Err(format!("validate for {id}: {status} {v}"));
+        return Err(format!("validate for {id}: {status} {validated}"));
     }
-    if revoked && (v["valid"] != false || v["reason"] != "revoked") {
-        return Err(format!("acknowledged revoke of {id} lost: the earlier token is {v}"));
+    if gone {
+        if !expected.delete_sent || validated["reason"] != "deleted" {
+            return Err(format!(
+                "{id} is deleted (delete sent: {}), token {validated}",
+                expected.delete_sent
+            ));
+        }
+        return Ok(());
     }
-    if !revoke_sent && v["valid"] != true {
-        return Err(format!("token of {id}, never revoked, is refused: {v}"));
+    if expected.revoked && (validated["valid"] != false || validated["reason"] != "revoked") {
+        return Err(format!("acknowledged revoke of {id} lost: the earlier token is {validated}"));
+    }
+    if !expected.revoke_sent && !expected.delete_sent && validated["valid"] != true {
+        return Err(format!("token of {id}, never revoked, is refused: {validated}"));
+    }
+    let last = v["lastTokenIssuedAt"]
+        .as_str()
+        .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
+        .ok_or_else(|| format!("{id} has no lastTokenIssuedAt: {v}"))?;
+    if let Some(earliest) = expected.earliest_last_token() {
+        if last < earliest {
+            return Err(format!(
+                "lastTokenIssuedAt of {id} lost more than one flush window: {last} < {earliest} \
+                 (issues sent/acknowledged: {:?}; kills: {:?})",
+                expected.issues, expected.kills
+            ));
+        }
+    }
+    if last > expected.latest_last_token() {
+        return Err(format!("lastTokenIssuedAt of {id} is later than any issue: {last}"));
     }
     Ok(())
 }
@@ -237,9 +376,12 @@ async fn crash_kill_9_under_load_loses_no_acknowledged_write() {
 
     // Kill at a random moment, restart on the same data directory, repeat.
     let mut quiet_rounds = 0;
+    let mut kills = Vec::new();
     for round in 1..=rounds {
         let before = ledger.lock().unwrap().created.len();
-        tokio::time::sleep(Duration::from_millis(100 + rng.below(500))).await;
+        // Long enough, often, for token times to be flushed before the kill.
+        tokio::time::sleep(Duration::from_millis(100 + rng.below(1200))).await;
+        kills.push(SystemClock.now());
         child.kill().expect("SIGKILL the service");
         *endpoint.write().unwrap() = None;
         child.wait().expect("reap the service");
@@ -260,20 +402,36 @@ async fn crash_kill_9_under_load_loses_no_acknowledged_write() {
     // The last restart: everything acknowledged must be there.
     let (mut child, ep, _) = serve(data.path());
     let ledger = Arc::try_unwrap(ledger).ok().unwrap().into_inner().unwrap();
-    assert!(ledger.unexpected.is_empty(), "responses other than 201/204: {:?}", ledger.unexpected);
+    assert!(
+        ledger.unexpected.is_empty(),
+        "responses other than 200/201/204: {:?}",
+        ledger.unexpected
+    );
     assert!(ledger.created.len() >= 20, "too little load: {} creates", ledger.created.len());
     assert!(ledger.revoked.len() >= 10, "too little load: {} revokes", ledger.revoked.len());
-    let revoked = Arc::new(ledger.revoked.clone());
-    let revoke_sent = Arc::new(ledger.revoke_sent.clone());
+    assert!(ledger.deleted.len() >= 10, "too little load: {} deletes", ledger.deleted.len());
+    let issues_acknowledged =
+        ledger.issues.values().flatten().filter(|(_, acked)| acked.is_some()).count()
+            - ledger.created.len();
+    assert!(issues_acknowledged >= 20, "too little load: {issues_acknowledged} issues");
+    let ledger = Arc::new(ledger);
+    let kills = Arc::new(kills);
     let mut checks = tokio::task::JoinSet::new();
-    for chunk in ledger.created.chunks(ledger.created.len().div_ceil(CLIENTS)) {
-        let (chunk, client, ep) = (chunk.to_vec(), client.clone(), ep.clone());
-        let (revoked, revoke_sent) = (revoked.clone(), revoke_sent.clone());
+    for part in 0..CLIENTS {
+        let (ledger, kills, client, ep) =
+            (ledger.clone(), kills.clone(), client.clone(), ep.clone());
         checks.spawn(async move {
             let mut lost = Vec::new();
-            for (id, token) in &chunk {
-                let (r, s) = (revoked.contains(id), revoke_sent.contains(id));
-                if let Err(e) = check_user(&client, &ep, id, token, r, s).await {
+            for (id, token) in ledger.created.iter().skip(part).step_by(CLIENTS) {
+                let expected = Expected {
+                    revoked: ledger.revoked.contains(id),
+                    revoke_sent: ledger.revoke_sent.contains(id),
+                    deleted: ledger.deleted.contains(id),
+                    delete_sent: ledger.delete_sent.contains(id),
+                    issues: &ledger.issues[id],
+                    kills: &kills,
+                };
+                if let Err(e) = check_user(&client, &ep, id, token, expected).await {
                     lost.push(e);
                 }
             }
@@ -297,12 +455,17 @@ async fn crash_kill_9_under_load_loses_no_acknowledged_write() {
 
     println!(
         "crash: seed {seed}, {rounds} SIGKILLs in {:.1} s ({quiet_rounds} rounds without an \
-         acknowledged create); acknowledged: {} creates, {} revokes; {} revokes sent without \
-         an answer counted either way; {} requests unanswered; lost: 0; integrity_check: ok",
+         acknowledged create); acknowledged: {} creates, {issues_acknowledged} token issues, {} \
+         revokes, {} deletes; {} revokes and deletes sent without an answer counted either \
+         way; {} requests unanswered; lost: 0; lastTokenIssuedAt within {FLUSH_MS} ms (+ \
+         {SCHEDULING_ALLOWANCE:?}) of the last issue before each kill; integrity_check: ok",
         started.elapsed().as_secs_f64(),
         ledger.created.len(),
         ledger.revoked.len(),
-        ledger.revoke_sent.len() - ledger.revoked.len(),
+        ledger.deleted.len(),
+        ledger.revoke_sent.len() + ledger.delete_sent.len()
+            - ledger.revoked.len()
+            - ledger.deleted.len(),
         ledger.unanswered,
     );
 }

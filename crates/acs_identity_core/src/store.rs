@@ -103,13 +103,12 @@ pub trait IdentityStore: Send + Sync + fmt::Debug {
     /// Reads an identity, live or deleted.
     async fn get_identity(&self, user: UserId) -> StoreResult<Option<IdentityRecord>>;
 
-    /// Records that a token was issued at `at` if the identity is live; returns the
-    /// identity as it is after the call (unchanged when deleted).
-    async fn mark_token_issued(
-        &self,
-        user: UserId,
-        at: OffsetDateTime,
-    ) -> StoreResult<Option<IdentityRecord>>;
+    /// Records when tokens were last issued, for many identities in one statement: each
+    /// live identity named gets the later of its stored time and the given one (missing and
+    /// deleted identities are skipped). Returns how many identities were updated.
+    /// The service calls this behind the requests (`lastTokenIssuedAt` is informational),
+    /// so the order of calls does not matter.
+    async fn record_tokens_issued(&self, marks: &[(UserId, OffsetDateTime)]) -> StoreResult<u64>;
 
     /// Bumps the revocation generation of a live identity; returns it after the call.
     async fn revoke_tokens(&self, user: UserId) -> StoreResult<Option<IdentityRecord>>;

@@ -42,6 +42,10 @@ enum Scenario {
     Revoke,
     /// `POST /accessTokens/:validate` with a random user's token; the answer must be valid.
     Validate,
+    /// Not this service: `POST /token` with the OAuth 2.0 client-credentials grant and HTTP
+    /// Basic client authentication (`--oidc-client`), to load an OpenID provider (the
+    /// benchmark's peer, node-oidc-provider) the same way.
+    OidcClientCredentials,
 }
 
 impl Scenario {
@@ -52,6 +56,7 @@ impl Scenario {
             Scenario::CreateUserAndToken => "create-user-and-token",
             Scenario::Revoke => "revoke",
             Scenario::Validate => "validate",
+            Scenario::OidcClientCredentials => "oidc-client-credentials",
         }
     }
 
@@ -115,6 +120,12 @@ struct Args {
     /// Print the result as one JSON object.
     #[arg(long)]
     json: bool,
+    /// `CLIENT_ID:SECRET` for the oidc-client-credentials scenario.
+    #[arg(long, value_name = "ID:SECRET")]
+    oidc_client: Option<String>,
+    /// `scope` requested by the oidc-client-credentials scenario.
+    #[arg(long, default_value = "api")]
+    oidc_scope: String,
 }
 
 impl std::fmt::Debug for Args {
@@ -334,6 +345,8 @@ const ISSUE_BODY: &[u8] = br#"{"scopes":["chat"]}"#;
 /// Everything the workers share.
 struct Plan {
     scenario: Scenario,
+    /// The head and body of every oidc-client-credentials request (it never changes).
+    oidc_request: Option<Vec<u8>>,
     api_version: String,
     users: Vec<User>,
     key: AccessKey,
@@ -354,6 +367,11 @@ impl Plan {
         out: &mut Vec<u8>,
     ) {
         use std::fmt::Write as _;
+        if let Some(request) = &self.oidc_request {
+            out.clear();
+            out.extend_from_slice(request);
+            return;
+        }
         path.clear();
         body.clear();
         let v = &self.api_version;
@@ -395,6 +413,7 @@ impl Plan {
             Scenario::CreateUserAndToken => contains(body, br#""accessToken":"#),
             Scenario::CreateUser => contains(body, br#""identity":"#),
             Scenario::Revoke => true,
+            Scenario::OidcClientCredentials => contains(body, br#""access_token":""#),
         }
     }
 }
@@ -768,7 +787,27 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
     let start = Instant::now();
     let measure_start = start + Duration::from_secs_f64(args.warmup);
     let end = measure_start + Duration::from_secs_f64(args.duration);
+    let oidc_request = match (args.scenario, &args.oidc_client) {
+        (Scenario::OidcClientCredentials, Some(client)) => {
+            use base64::Engine as _;
+            let basic = base64::engine::general_purpose::STANDARD.encode(client);
+            let body = format!("grant_type=client_credentials&scope={}", args.oidc_scope);
+            let head = format!(
+                "POST /token HTTP/1.1\r\nHost: {}\r\nAuthorization: Basic {basic}\r\n\
+                 Accept: application/json\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+                 Content-Length: {}\r\n\r\n{body}",
+                connector.endpoint.authority,
+                body.len()
+            );
+            Some(head.into_bytes())
+        }
+        (Scenario::OidcClientCredentials, None) => {
+            bail!("oidc-client-credentials needs --oidc-client")
+        }
+        _ => None,
+    };
     let plan = Arc::new(Plan {
+        oidc_request,
         scenario: args.scenario,
         api_version: args.api_version.clone(),
         users,

@@ -48,6 +48,10 @@ pub struct Config {
     pub idle_timeout_seconds: u64,
     /// Most requests handled at once; more get 503 with `Retry-After` at once, not a queue.
     pub max_in_flight_requests: usize,
+    /// How often, in milliseconds, the times tokens were last issued (`lastTokenIssuedAt`)
+    /// are written to the store; issuing a token does not wait for it. A crash loses at
+    /// most this window of those times, and nothing else.
+    pub last_token_flush_ms: u64,
     /// `text` or `json` log lines.
     pub log_format: LogFormat,
     /// The audit log of state-changing requests: `"off"` (the default), `"stdout"`, or a
@@ -159,6 +163,7 @@ impl Default for Config {
             request_timeout_seconds: 30,
             idle_timeout_seconds: 30,
             max_in_flight_requests: 1024,
+            last_token_flush_ms: 1000,
             log_format: LogFormat::Text,
             audit_log: crate::audit::AuditDestination::Off,
             entra: EntraConfig::default(),
@@ -231,6 +236,9 @@ impl Config {
         }
         if !(1..=1_000_000).contains(&self.max_in_flight_requests) {
             anyhow::bail!("max_in_flight_requests must be within [1, 1000000]");
+        }
+        if !(10..=60_000).contains(&self.last_token_flush_ms) {
+            anyhow::bail!("last_token_flush_ms must be within [10, 60000]");
         }
         if self.data_location.trim().is_empty() {
             anyhow::bail!("data_location must not be empty");
@@ -327,6 +335,23 @@ mod tests {
             assert_eq!(c.data_location, "france");
             assert_eq!(c.max_body_bytes, 4096);
             assert_eq!(c.data_dir, PathBuf::from("./acs-identity-data"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn last_token_flush_ms_defaults_to_a_second_and_is_bounded() {
+        Jail::expect_with(|jail| {
+            let c = Config::from_figment(&Config::figment(None)).map_err(|e| e.to_string())?;
+            assert_eq!(c.last_token_flush_ms, 1000);
+            jail.set_env("ACSID_LAST_TOKEN_FLUSH_MS", "250");
+            let c = Config::from_figment(&Config::figment(None)).map_err(|e| e.to_string())?;
+            assert_eq!(c.last_token_flush_ms, 250);
+            jail.clear_env();
+            jail.create_file("c.toml", "last_token_flush_ms = 5")?;
+            let e = Config::from_figment(&Config::figment(Some(Path::new("c.toml"))))
+                .expect_err("too short");
+            assert!(e.to_string().contains("last_token_flush_ms"), "{e}");
             Ok(())
         });
     }

@@ -22,6 +22,7 @@ pub mod serve;
 pub mod state;
 pub mod throttle;
 pub mod tls;
+pub mod token_marks;
 pub mod transport;
 
 pub use config::Config;

@@ -135,6 +135,8 @@ impl Server {
         let (shutdown, signal) = watch::channel(false);
         let mut tasks = JoinSet::new();
         tasks.spawn(reload_keys(state.clone(), signal.clone()));
+        let flusher = (state.clone(), signal.clone());
+        tasks.spawn(async move { flusher.0.run_token_flusher(flusher.1).await });
         let https_listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -215,11 +217,12 @@ impl Server {
         let _ = self.shutdown.send(true);
     }
 
-    /// Stops accepting, lets in-flight requests finish, writes the audit log's last lines,
-    /// and closes the store.
+    /// Stops accepting, lets in-flight requests finish, writes the pending
+    /// `lastTokenIssuedAt` times and the audit log's last lines, and closes the store.
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
         while self.tasks.join_next().await.is_some() {}
+        self.state.flush_token_marks().await;
         if let Some(audit) = self.audit.take() {
             audit.finish().await;
         }

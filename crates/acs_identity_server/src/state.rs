@@ -16,10 +16,11 @@ use acs_identity_core::Clock;
 use anyhow::Context as _;
 
 use crate::audit::AuditSink;
-use crate::cache::Caches;
+use crate::cache::{Caches, Observed, Ticket};
 use crate::entra::EntraTrust;
 use crate::operation::Operation;
 use crate::throttle::{Throttle, ThrottleClass, ThrottleConfig};
+use crate::token_marks::TokenMarks;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -55,6 +56,8 @@ pub struct HttpSettings {
     /// the system clock instead of the service's clock: clients sign with the real time even
     /// when the service's clock is moved by hand (the emulator's manual clock).
     pub credentials_use_system_clock: bool,
+    /// How often pending `lastTokenIssuedAt` times are written to the store.
+    pub last_token_flush: Duration,
 }
 
 impl Default for HttpSettings {
@@ -76,6 +79,7 @@ impl HttpSettings {
             cors_allowed_origins: config.cors_allowed_origins.clone(),
             skip_api_version_check: config.skip_api_version_check,
             credentials_use_system_clock: false,
+            last_token_flush: Duration::from_millis(config.last_token_flush_ms),
         }
     }
 }
@@ -206,6 +210,7 @@ struct Inner {
     entra: EntraTrust,
     throttle: Throttle,
     caches: Caches,
+    token_marks: TokenMarks,
     audit: AuditSink,
     activity: crate::activity::Activity,
 }
@@ -228,6 +233,7 @@ impl AppState {
                 material: RwLock::new(Arc::new(material)),
                 throttle: Throttle::new(http.throttle.effective()),
                 caches: Caches::new(TOKEN_CACHE, (!shared).then_some(IDENTITY_CACHE)),
+                token_marks: TokenMarks::default(),
                 http,
                 entra,
                 audit,
@@ -304,9 +310,45 @@ impl AppState {
         &self.inner.caches
     }
 
-    /// Records what a store call returned about an identity, for the caches.
-    pub fn observe(&self, record: &acs_identity_core::store::IdentityRecord) {
-        self.inner.caches.observe(record.user, record.state());
+    /// Take before a store call about `user` whose answer goes to [`AppState::observe`].
+    pub fn ticket(&self, user: acs_identity_core::id::UserId) -> Ticket {
+        self.inner.caches.ticket(user)
+    }
+
+    /// Records what a store call (begun after `ticket`) returned about an identity, for the
+    /// caches.
+    pub fn observe(
+        &self,
+        ticket: Ticket,
+        record: &acs_identity_core::store::IdentityRecord,
+        how: Observed,
+    ) {
+        self.inner.caches.observe(ticket, record.user, record.state(), how);
+    }
+
+    /// `lastTokenIssuedAt` times not yet written to the store.
+    pub fn token_marks(&self) -> &TokenMarks {
+        &self.inner.token_marks
+    }
+
+    /// Writes the pending `lastTokenIssuedAt` times every `last_token_flush` until
+    /// `shutdown`; [`AppState::flush_token_marks`] writes the rest after requests drained.
+    pub async fn run_token_flusher(&self, shutdown: tokio::sync::watch::Receiver<bool>) {
+        let interval = self.inner.http.last_token_flush;
+        self.inner.token_marks.run(self.store(), interval, shutdown).await;
+    }
+
+    /// Writes the pending `lastTokenIssuedAt` times now, trying a few times.
+    pub async fn flush_token_marks(&self) {
+        for attempt in 1..=3 {
+            match self.inner.token_marks.flush(self.store()).await {
+                Ok(_) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, attempt, "writing token times failed");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
     }
 
     /// Counts a request of `op` against its limit, if it has one; `Err` is the 429 to answer.

@@ -298,12 +298,27 @@ impl IdentityStore for PostgresStore {
         Self::fetch_identity(&self.pool, user).await
     }
 
-    async fn mark_token_issued(
-        &self,
-        user: UserId,
-        at: OffsetDateTime,
-    ) -> StoreResult<Option<IdentityRecord>> {
-        self.update_live(user, "last_token_issued_at = $2", Some(at)).await
+    async fn record_tokens_issued(&self, marks: &[(UserId, OffsetDateTime)]) -> StoreResult<u64> {
+        if marks.is_empty() {
+            return Ok(0);
+        }
+        let users: Vec<String> = marks.iter().map(|(u, _)| user_param(*u)).collect();
+        let times: Vec<i64> = marks.iter().map(|(_, at)| to_nanos(*at)).collect();
+        // One statement for the whole batch; a user named twice counts with its latest time.
+        let updated = sqlx::query(
+            "UPDATE identities SET last_token_issued_at = \
+               GREATEST(COALESCE(identities.last_token_issued_at, v.at), v.at) \
+             FROM (SELECT id, MAX(at) AS at FROM UNNEST($1::uuid[], $2::bigint[]) AS m(id, at) \
+                   GROUP BY id) AS v \
+             WHERE identities.user_id = v.id AND identities.deleted_at IS NULL",
+        )
+        .bind(users)
+        .bind(times)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+        Ok(updated)
     }
 
     async fn revoke_tokens(&self, user: UserId) -> StoreResult<Option<IdentityRecord>> {

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use time::OffsetDateTime;
 
 use crate::api::{JsonObject, ValidIdentity, ValidateResult};
+use crate::cache::Observed;
 use crate::error::ApiError;
 use crate::routes::json;
 use crate::AppState;
@@ -53,10 +54,13 @@ async fn check(
     if let Subject::User(user) = verified.subject {
         let identity = match state.caches().identity(user) {
             Some(cached) => Some(cached),
-            None => state.store().get_identity(user).await?.map(|record| {
-                state.observe(&record);
-                record.state()
-            }),
+            None => {
+                let ticket = state.ticket(user);
+                state.store().get_identity(user).await?.map(|record| {
+                    state.observe(ticket, &record, Observed::Read);
+                    record.state()
+                })
+            }
         };
         if let Err(reason) = verified.standing(identity) {
             return Ok(Err(reason));

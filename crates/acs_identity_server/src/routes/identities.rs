@@ -23,6 +23,7 @@ use crate::api::{
 };
 use crate::audit::{AuditOperation, AuditTarget};
 use crate::auth::Principal;
+use crate::cache::{Observed, Ticket};
 use crate::error::ApiError;
 use crate::operation::Operation;
 use crate::routes::json;
@@ -43,10 +44,16 @@ fn user_from_path(
     }
 }
 
-/// Live identity, or the error ACS-style callers get: 401 unknown, 404 deleted.
-fn live(state: &AppState, record: Option<IdentityRecord>) -> Result<IdentityRecord, ApiError> {
+/// Live identity, or the error ACS-style callers get: 401 unknown, 404 deleted. The
+/// record (from a store call begun after `ticket`) goes to the caches.
+fn live(
+    state: &AppState,
+    ticket: Ticket,
+    record: Option<IdentityRecord>,
+    how: Observed,
+) -> Result<IdentityRecord, ApiError> {
     if let Some(r) = &record {
-        state.observe(r);
+        state.observe(ticket, r, how);
     }
     match record {
         None => Err(ApiError::identity_not_owned()),
@@ -94,7 +101,8 @@ fn identity_dto(state: &AppState, record: &IdentityRecord, version: ApiVersion) 
 fn issue(
     state: &AppState,
     principal: Option<&Principal>,
-    record: &IdentityRecord,
+    user: UserId,
+    generation: u64,
     scopes: &Scopes,
     lifetime: TokenLifetime,
     now: OffsetDateTime,
@@ -104,7 +112,7 @@ fn issue(
         Some(Principal::AccessKey(name)) => state.keys().stamp(*name),
         _ => None,
     };
-    let request = TokenRequest::user(record.user, record.generation, scopes, lifetime, now);
+    let request = TokenRequest::user(user, generation, scopes, lifetime, now);
     let IssuedToken { token, expires_on } = state
         .issuer()
         .issue(request.with_access_key(access_key))
@@ -132,18 +140,26 @@ pub(super) async fn create(
         state.throttle(Operation::CreateIdentity)?;
     }
     let now = state.clock().now();
+    let user = UserId::generate();
+    let ticket = state.ticket(user);
     let created = state
         .store()
         .create_identity(NewIdentity {
-            user: UserId::generate(),
+            user,
             custom_id,
             created_at: now,
             token_issued_at: scopes.as_ref().map(|_| now),
         })
         .await?;
-    state.observe(&created.record);
+    // A create that returned the identity of an existing custom id is a read of it.
+    let how = if created.created { Observed::Write } else { Observed::Read };
+    let ticket = if created.created { ticket } else { Ticket::MERGE_ONLY };
+    state.observe(ticket, &created.record, how);
+    let record = &created.record;
     let access_token = scopes
-        .map(|s| issue(&state, principal.as_deref(), &created.record, &s, lifetime, now))
+        .map(|s| {
+            issue(&state, principal.as_deref(), record.user, record.generation, &s, lifetime, now)
+        })
         .transpose()?;
     let with_token = access_token.is_some();
     let identity = identity_dto(&state, &created.record, version);
@@ -164,11 +180,20 @@ pub(super) async fn get_identity(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let user = user_from_path(&state, path)?;
-    let record = live(&state, state.store().get_identity(user).await?)?;
+    let ticket = state.ticket(user);
+    let mut record = live(&state, ticket, state.store().get_identity(user).await?, Observed::Read)?;
+    // A token time not yet written behind is the newer one.
+    if let Some(pending) = state.token_marks().pending(user) {
+        record.last_token_issued_at = record.last_token_issued_at.max(Some(pending));
+    }
     json(StatusCode::OK, &identity_dto(&state, &record, version))
 }
 
 /// `POST /identities/{id}/:issueAccessToken`: 200 `{token, expiresOn}`.
+///
+/// Writes nothing before answering: the identity's state (generation, deleted) comes from
+/// the identity cache (single node) or one primary-key read, and `lastTokenIssuedAt` is
+/// written behind (`crate::token_marks`).
 pub(super) async fn issue_token(
     State(state): State<AppState>,
     Extension(version): Extension<ApiVersion>,
@@ -181,9 +206,21 @@ pub(super) async fn issue_token(
     let lifetime = lifetime(&body, version)?;
     let user = user_from_path(&state, path)?;
     state.throttle(Operation::IssueAccessToken)?;
+    let identity = match state.caches().identity(user) {
+        Some(cached) => cached,
+        None => {
+            let ticket = state.ticket(user);
+            live(&state, ticket, state.store().get_identity(user).await?, Observed::Read)?.state()
+        }
+    };
+    if identity.deleted {
+        return Err(ApiError::identity_deleted());
+    }
     let now = state.clock().now();
-    let record = live(&state, state.store().mark_token_issued(user, now).await?)?;
-    json(StatusCode::OK, &issue(&state, principal.as_deref(), &record, &scopes, lifetime, now)?)
+    let token =
+        issue(&state, principal.as_deref(), user, identity.generation, &scopes, lifetime, now)?;
+    state.token_marks().record(user, now);
+    json(StatusCode::OK, &token)
 }
 
 /// `POST /identities/{id}/:revokeAccessTokens`: 204; every earlier token stops validating.
@@ -193,7 +230,8 @@ pub(super) async fn revoke(
 ) -> Result<StatusCode, ApiError> {
     let user = user_from_path(&state, path)?;
     state.throttle(Operation::RevokeAccessTokens)?;
-    live(&state, state.store().revoke_tokens(user).await?)?;
+    let ticket = state.ticket(user);
+    live(&state, ticket, state.store().revoke_tokens(user).await?, Observed::Write)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -205,10 +243,11 @@ pub(super) async fn delete(
     let user = user_from_path(&state, path)?;
     state.throttle(Operation::DeleteIdentity)?;
     let now = state.clock().now();
+    let ticket = state.ticket(user);
     match state.store().delete_identity(user, now).await? {
         None => Err(ApiError::identity_not_owned()),
         Some(record) => {
-            state.observe(&record);
+            state.observe(ticket, &record, Observed::Write);
             Ok(StatusCode::NO_CONTENT)
         }
     }

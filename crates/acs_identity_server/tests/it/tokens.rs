@@ -111,3 +111,96 @@ async fn every_signing_algorithm_issues_verifiable_tokens() {
         assert_eq!(jwks["keys"][0]["kty"], kty);
     }
 }
+
+/// The generation a token was issued under (its private claim `gen`).
+fn generation(token: &str) -> u64 {
+    acs_identity_testkit::jwt_payload(token)["gen"].as_u64().expect("gen claim")
+}
+
+/// Issue-token reads the identity's state from the node's identity cache, filled and updated
+/// by concurrent requests; a token issued after a revoke's 204 must still carry the new
+/// generation, and validate. Issuers run all the time, so cache reads, fills and the revokes'
+/// updates race.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_issued_after_a_revoke_carries_its_generation() {
+    let s = Arc::new(TestServer::start().await);
+    let id = s.create_user().await;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut background = Vec::new();
+    for _ in 0..3 {
+        let (s, id, stop) = (s.clone(), id.clone(), stop.clone());
+        background.push(tokio::spawn(async move {
+            let mut n = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                s.issue_token(&id).await;
+                n += 1;
+            }
+            n
+        }));
+    }
+    let revoke =
+        format!("/identities/{}/:revokeAccessTokens?api-version=2023-10-01", encode_id(&id));
+    for round in 1..=100u64 {
+        let r = s.request(Method::POST, &revoke).send().await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+        let after = s.issue_token(&id).await;
+        assert_eq!(generation(&after), round, "round {round}");
+        assert_eq!(s.validate(&after).await["valid"], true);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for b in background {
+        assert!(b.await.unwrap() > 0, "the issuers ran alongside");
+    }
+}
+
+/// Issuing writes nothing before answering: `lastTokenIssuedAt` reaches the store only with
+/// the write-behind flush (here at shutdown), while `GET` on the node shows it at once.
+#[tokio::test]
+async fn last_token_issued_at_is_written_behind_and_at_shutdown() {
+    let s = TestServer::start_with(|c| c.last_token_flush_ms = 60_000, Arc::new(SystemClock)).await;
+    let id = s.create_user().await;
+    let user = user_id(&id);
+    s.issue_token(&id).await;
+    let stored = s.inner().state().store().get_identity(user).await.unwrap().unwrap();
+    assert_eq!(stored.last_token_issued_at, None, "nothing written before the answer");
+    let get = format!("/identities/{}?api-version=2025-03-02-preview", encode_id(&id));
+    let shown = s.request(Method::GET, &get).send().await;
+    let shown = shown.json["lastTokenIssuedAt"].as_str().expect("shown at once").to_owned();
+
+    // A graceful stop writes what is pending.
+    let s = s.restart().await;
+    let stored = s.inner().state().store().get_identity(user).await.unwrap().unwrap();
+    assert!(stored.last_token_issued_at.is_some(), "written at shutdown");
+    let r = s.request(Method::GET, &get).send().await;
+    assert_eq!(r.json["lastTokenIssuedAt"], shown.as_str());
+    s.shutdown().await;
+}
+
+/// Without a shutdown, the flush writes within `last_token_flush_ms`.
+#[tokio::test]
+async fn last_token_issued_at_is_flushed_periodically() {
+    let s = TestServer::start_with(|c| c.last_token_flush_ms = 50, Arc::new(SystemClock)).await;
+    let ids = [s.create_user().await, s.create_user().await];
+    for id in &ids {
+        s.issue_token(id).await;
+        s.issue_token(id).await;
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    for id in &ids {
+        loop {
+            let stored =
+                s.inner().state().store().get_identity(user_id(id)).await.unwrap().unwrap();
+            if stored.last_token_issued_at.is_some() {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "never flushed");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+    assert!(s.inner().state().token_marks().is_empty());
+}
+
+fn user_id(raw: &str) -> acs_identity_core::id::UserId {
+    let (_, user) = raw.strip_prefix("8:acs:").and_then(|r| r.split_once('_')).expect("raw id");
+    acs_identity_core::id::UserId::from_uuid(user.parse().expect("user id"))
+}

@@ -213,3 +213,50 @@ async fn a_delete_on_one_node_is_seen_by_the_next_request_to_another() {
     )
     .await;
 }
+
+/// Issue-token writes nothing before answering and reads the identity with one primary-key
+/// read: a token issued on either node after a revoke's 204 on A carries the new
+/// generation, while other issues of the same user run on both nodes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_issued_on_any_node_after_a_revoke_carries_its_generation() {
+    with_fresh_database(
+        "a_token_issued_on_any_node_after_a_revoke_carries_its_generation",
+        |url| async move {
+            let a = Arc::new(node(&url).await);
+            let b = Arc::new(node(&url).await);
+            let user = a.create_user().await;
+            let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let mut background = Vec::new();
+            for n in [a.clone(), b.clone()] {
+                let (user, stop) = (user.clone(), stop.clone());
+                background.push(tokio::spawn(async move {
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        n.issue_token(&user).await;
+                    }
+                }));
+            }
+            for round in 1..=200u64 {
+                revoke(&a, &user).await;
+                for n in [&a, &b] {
+                    let token = n.issue_token(&user).await;
+                    let gen = acs_identity_testkit::jwt_payload(&token)["gen"].as_u64();
+                    assert_eq!(gen, Some(round), "round {round}");
+                }
+            }
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            for t in background {
+                t.await.expect("issuer");
+            }
+            // lastTokenIssuedAt reaches the database behind the requests (at the latest
+            // when the nodes stop).
+            let get = identity_path(&user, "2025-03-02-preview");
+            let a = Arc::into_inner(a).expect("one owner");
+            let b = Arc::into_inner(b).expect("one owner");
+            b.shutdown().await;
+            let r = a.request(Method::GET, &get).send().await;
+            assert!(r.json["lastTokenIssuedAt"].is_string(), "{}", r.text);
+            a.shutdown().await;
+        },
+    )
+    .await;
+}

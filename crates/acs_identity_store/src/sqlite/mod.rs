@@ -161,7 +161,7 @@ impl SqliteStore {
     async fn record(&self, op: Op) -> StoreResult<Option<IdentityRecord>> {
         match self.batch.submit(op).await? {
             Done::Record(r) => Ok(r),
-            Done::Created(_) => Err(corrupt("writer answered an update with a create".to_owned())),
+            _ => Err(corrupt("writer answered an update with something else".to_owned())),
         }
     }
 }
@@ -171,7 +171,7 @@ impl IdentityStore for SqliteStore {
     async fn create_identity(&self, new: NewIdentity) -> StoreResult<CreatedIdentity> {
         match self.batch.submit(Op::Create(new)).await? {
             Done::Created(c) => Ok(c),
-            Done::Record(_) => Err(corrupt("writer answered a create with a record".to_owned())),
+            _ => Err(corrupt("writer answered a create with something else".to_owned())),
         }
     }
 
@@ -211,12 +211,14 @@ impl IdentityStore for SqliteStore {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    async fn mark_token_issued(
-        &self,
-        user: UserId,
-        at: OffsetDateTime,
-    ) -> StoreResult<Option<IdentityRecord>> {
-        self.record(Op::MarkTokenIssued(user, at)).await
+    async fn record_tokens_issued(&self, marks: &[(UserId, OffsetDateTime)]) -> StoreResult<u64> {
+        if marks.is_empty() {
+            return Ok(0);
+        }
+        match self.batch.submit(Op::RecordTokensIssued(marks.to_vec())).await? {
+            Done::Count(n) => Ok(n),
+            _ => Err(corrupt("writer answered token times with a record".to_owned())),
+        }
     }
 
     async fn revoke_tokens(&self, user: UserId) -> StoreResult<Option<IdentityRecord>> {

@@ -35,17 +35,19 @@ const QUEUE: usize = 4096;
 #[derive(Debug)]
 pub(crate) enum Op {
     Create(NewIdentity),
-    MarkTokenIssued(UserId, OffsetDateTime),
+    /// Last-token times of many identities, written behind the requests.
+    RecordTokensIssued(Vec<(UserId, OffsetDateTime)>),
     Revoke(UserId),
     Delete(UserId, OffsetDateTime),
 }
 
 impl Op {
-    /// The identity the write is about.
-    fn user(&self) -> UserId {
+    /// The identity the write is about (none for a batch of token times).
+    fn user(&self) -> Option<UserId> {
         match self {
-            Op::Create(new) => new.user,
-            Op::MarkTokenIssued(user, _) | Op::Revoke(user) | Op::Delete(user, _) => *user,
+            Op::Create(new) => Some(new.user),
+            Op::Revoke(user) | Op::Delete(user, _) => Some(*user),
+            Op::RecordTokensIssued(_) => None,
         }
     }
 }
@@ -55,6 +57,8 @@ impl Op {
 pub(crate) enum Done {
     Created(CreatedIdentity),
     Record(Option<IdentityRecord>),
+    /// Rows updated.
+    Count(u64),
 }
 
 struct Job {
@@ -156,7 +160,6 @@ async fn apply_all(conn: &mut SqliteConnection, jobs: &[Job]) -> Result<Vec<Done
 enum Kind {
     /// A create without a custom id.
     Create,
-    MarkTokenIssued,
     Revoke,
     Delete,
     /// Applied on its own (a create with a custom id looks the custom id up first).
@@ -167,8 +170,7 @@ impl Kind {
     fn of(op: &Op) -> Kind {
         match op {
             Op::Create(new) if new.custom_id.is_none() => Kind::Create,
-            Op::Create(_) => Kind::Single,
-            Op::MarkTokenIssued(..) => Kind::MarkTokenIssued,
+            Op::Create(_) | Op::RecordTokensIssued(_) => Kind::Single,
             Op::Revoke(_) => Kind::Revoke,
             Op::Delete(..) => Kind::Delete,
         }
@@ -221,8 +223,8 @@ async fn create_run(
 
 /// Applies a run of updates of one kind to live identities with one
 /// `UPDATE … FROM (VALUES (user, value), …) RETURNING`; identities it did not match
-/// (missing or deleted) are read afterwards. A user named twice gets the latest issue time,
-/// two generations, or the first deletion time; every operation of the run answers with the
+/// (missing or deleted) are read afterwards. A user named twice gets two generations, or
+/// the first deletion time; every operation of the run answers with the
 /// row as the run left it, except that the k-th of n revokes of one identity answers with
 /// the generation it made (final − n + k), as if they had run one after the other.
 async fn update_run(
@@ -234,18 +236,16 @@ async fn update_run(
     let mut index: HashMap<UserId, usize> = HashMap::with_capacity(run.len());
     for job in run {
         let (user, value) = match &job.op {
-            Op::MarkTokenIssued(user, at) | Op::Delete(user, at) => (*user, to_nanos(*at)),
+            Op::Delete(user, at) => (*user, to_nanos(*at)),
             Op::Revoke(user) => (*user, 1),
-            Op::Create(_) => continue,
+            Op::Create(_) | Op::RecordTokensIssued(_) => continue,
         };
         match index.get(&user) {
             Some(&i) => {
                 let v = &mut values[i].1;
-                *v = match kind {
-                    Kind::MarkTokenIssued => (*v).max(value),
-                    Kind::Revoke => *v + 1,
-                    _ => *v,
-                };
+                if kind == Kind::Revoke {
+                    *v += 1;
+                }
             }
             None => {
                 index.insert(user, values.len());
@@ -254,7 +254,6 @@ async fn update_run(
         }
     }
     let set = match kind {
-        Kind::MarkTokenIssued => "last_token_issued_at = v.x",
         Kind::Revoke => "generation = generation + v.x",
         _ => "deleted_at = v.x",
     };
@@ -283,8 +282,8 @@ async fn update_run(
     let mut revokes_seen: HashMap<UserId, i64> = HashMap::new();
     Ok(run
         .iter()
-        .map(|job| {
-            let user = job.op.user();
+        .filter_map(|job| job.op.user())
+        .map(|user| {
             let mut record = records.get(&user).cloned().flatten();
             if let (Kind::Revoke, Some(r)) = (kind, record.as_mut()) {
                 let total = index.get(&user).map_or(1, |&i| values[i].1);
@@ -339,17 +338,7 @@ async fn update_live(
 async fn apply(tx: &mut Transaction<'_, Sqlite>, op: &Op) -> Result<Done, sqlx::Error> {
     match op {
         Op::Create(new) => create(tx, new).await.map(Done::Created),
-        Op::MarkTokenIssued(user, at) => update_live(
-            tx,
-            &format!(
-                "UPDATE identities SET last_token_issued_at = ? WHERE user_id = ? AND deleted_at IS NULL \
-                 RETURNING {IDENTITY_COLUMNS}"
-            ),
-            *user,
-            Some(*at),
-        )
-        .await
-        .map(Done::Record),
+        Op::RecordTokensIssued(marks) => record_tokens_issued(tx, marks).await.map(Done::Count),
         Op::Revoke(user) => update_live(
             tx,
             &format!(
@@ -373,6 +362,42 @@ async fn apply(tx: &mut Transaction<'_, Sqlite>, op: &Op) -> Result<Done, sqlx::
         .await
         .map(Done::Record),
     }
+}
+
+/// Most identities in one statement (two bound values each, well below SQLite's limit of
+/// 32 766 variables).
+const MARKS_PER_STATEMENT: usize = 4096;
+
+/// Sets each live identity's `last_token_issued_at` to the later of its own and the given
+/// time, one `UPDATE … FROM (VALUES …)` per `MARKS_PER_STATEMENT` identities.
+async fn record_tokens_issued(
+    tx: &mut Transaction<'_, Sqlite>,
+    marks: &[(UserId, OffsetDateTime)],
+) -> Result<u64, sqlx::Error> {
+    let mut latest: HashMap<UserId, i64> = HashMap::with_capacity(marks.len());
+    for (user, at) in marks {
+        let at = to_nanos(*at);
+        latest.entry(*user).and_modify(|v| *v = (*v).max(at)).or_insert(at);
+    }
+    let latest: Vec<(UserId, i64)> = latest.into_iter().collect();
+    let mut updated = 0;
+    for chunk in latest.chunks(MARKS_PER_STATEMENT) {
+        let mut sql = String::from("WITH v(id, x) AS (VALUES ");
+        for i in 0..chunk.len() {
+            sql.push_str(if i == 0 { "(?, ?)" } else { ", (?, ?)" });
+        }
+        sql.push_str(
+            ") UPDATE identities SET last_token_issued_at = \
+             MAX(COALESCE(identities.last_token_issued_at, v.x), v.x) FROM v \
+             WHERE identities.user_id = v.id AND identities.deleted_at IS NULL",
+        );
+        let mut q = sqlx::query(&sql);
+        for (user, at) in chunk {
+            q = q.bind(id_bytes(user)).bind(*at);
+        }
+        updated += q.execute(&mut **tx).await?.rows_affected();
+    }
+    Ok(updated)
 }
 
 async fn create(

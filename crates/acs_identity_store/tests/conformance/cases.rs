@@ -132,22 +132,54 @@ pub(crate) async fn concurrent_creates_with_one_custom_id_agree(any: AnyStore) {
     assert_eq!(store.count_identities().await.unwrap(), 5);
 }
 
-pub(crate) async fn mark_token_issued_on_live_deleted_and_missing(any: AnyStore) {
+pub(crate) async fn record_tokens_issued_on_live_deleted_and_missing(any: AnyStore) {
     let store = any.shared();
     let live = create(store.as_ref(), None).await;
-    let after = store.mark_token_issued(live.user, at(3)).await.unwrap().unwrap();
+    let other = create(store.as_ref(), None).await;
+    assert_eq!(store.record_tokens_issued(&[]).await.unwrap(), 0);
+    let n = store.record_tokens_issued(&[(live.user, at(3)), (other.user, at(5))]).await.unwrap();
+    assert_eq!(n, 2);
+    let after = store.get_identity(live.user).await.unwrap().unwrap();
     assert_eq!(after.last_token_issued_at, Some(at(3)));
     assert!(after.is_live());
-    let after = store.mark_token_issued(live.user, at(4)).await.unwrap().unwrap();
-    assert_eq!(after.last_token_issued_at, Some(at(4)));
-    assert_eq!(store.get_identity(live.user).await.unwrap().unwrap(), after);
+    // The later time wins, whatever order the times arrive in, also within one call.
+    store.record_tokens_issued(&[(live.user, at(4)), (live.user, at(2))]).await.unwrap();
+    store.record_tokens_issued(&[(other.user, at(1))]).await.unwrap();
+    assert_eq!(
+        store.get_identity(live.user).await.unwrap().unwrap().last_token_issued_at,
+        Some(at(4))
+    );
+    assert_eq!(
+        store.get_identity(other.user).await.unwrap().unwrap().last_token_issued_at,
+        Some(at(5))
+    );
 
     store.delete_identity(live.user, at(5)).await.unwrap();
-    let deleted = store.mark_token_issued(live.user, at(6)).await.unwrap().unwrap();
+    let n = store
+        .record_tokens_issued(&[(live.user, at(6)), (UserId::generate(), at(7))])
+        .await
+        .unwrap();
+    assert_eq!(n, 0, "deleted and missing identities are skipped");
+    let deleted = store.get_identity(live.user).await.unwrap().unwrap();
     assert!(!deleted.is_live());
     assert_eq!(deleted.last_token_issued_at, Some(at(4)), "unchanged once deleted");
+    assert_eq!(deleted.generation, 0, "recording token times never revokes");
+}
 
-    assert_eq!(store.mark_token_issued(UserId::generate(), at(7)).await.unwrap(), None);
+/// A batch larger than one statement's worth of identities is recorded whole.
+pub(crate) async fn record_tokens_issued_in_a_large_batch(any: AnyStore) {
+    let store = any.shared();
+    let mut marks = Vec::new();
+    for i in 0..5_000i64 {
+        marks.push((UserId::generate(), at(i)));
+    }
+    let known = create(store.as_ref(), None).await;
+    marks.push((known.user, at(9)));
+    assert_eq!(store.record_tokens_issued(&marks).await.unwrap(), 1);
+    assert_eq!(
+        store.get_identity(known.user).await.unwrap().unwrap().last_token_issued_at,
+        Some(at(9))
+    );
 }
 
 pub(crate) async fn revoke_bumps_the_generation(any: AnyStore) {
@@ -156,8 +188,9 @@ pub(crate) async fn revoke_bumps_the_generation(any: AnyStore) {
     assert_eq!(store.revoke_tokens(user).await.unwrap().unwrap().generation, 1);
     assert_eq!(store.revoke_tokens(user).await.unwrap().unwrap().generation, 2);
     assert_eq!(store.get_identity(user).await.unwrap().unwrap().generation, 2);
-    // Issuing does not touch the generation.
-    assert_eq!(store.mark_token_issued(user, at(1)).await.unwrap().unwrap().generation, 2);
+    // Recording token times does not touch the generation.
+    store.record_tokens_issued(&[(user, at(1))]).await.unwrap();
+    assert_eq!(store.get_identity(user).await.unwrap().unwrap().generation, 2);
 
     store.delete_identity(user, at(2)).await.unwrap();
     let deleted = store.revoke_tokens(user).await.unwrap().unwrap();
@@ -208,15 +241,15 @@ pub(crate) async fn concurrent_mixed_writes_each_get_their_answer(any: AnyStore)
         let store = store.clone();
         let deleting = i < 10;
         tasks.push(tokio::spawn(async move {
-            let marked = store.mark_token_issued(user, at(1_000 + i as i64)).await.unwrap();
-            let marked = marked.expect("a known identity");
-            assert_eq!(marked.user, user);
-            let missing = store.mark_token_issued(UserId::generate(), at(5)).await.unwrap();
-            assert!(missing.is_none());
+            let marked = store.record_tokens_issued(&[(user, at(1_000 + i as i64))]).await;
+            assert_eq!(marked.unwrap(), 1, "a known identity");
+            let missing = store.record_tokens_issued(&[(UserId::generate(), at(5))]).await;
+            assert_eq!(missing.unwrap(), 0);
             if deleting {
                 let deleted = store.delete_identity(user, at(2_000)).await.unwrap().unwrap();
                 assert_eq!((deleted.user, deleted.deleted_at), (user, Some(at(2_000))));
-                let after = store.mark_token_issued(user, at(3_000)).await.unwrap().unwrap();
+                store.record_tokens_issued(&[(user, at(3_000))]).await.unwrap();
+                let after = store.get_identity(user).await.unwrap().unwrap();
                 assert!(!after.is_live(), "a deleted identity stays deleted");
                 assert_eq!(after.last_token_issued_at, Some(at(1_000 + i as i64)));
             } else {
@@ -554,7 +587,7 @@ pub(crate) async fn import_is_idempotent_and_never_revives_or_unrevokes(any: Any
 
     // Changes made in the target after the first import survive an older dump.
     store.revoke_tokens(live.user).await.unwrap();
-    store.mark_token_issued(live.user, at(8)).await.unwrap();
+    store.record_tokens_issued(&[(live.user, at(8))]).await.unwrap();
     let older_revival = IdentityRecord { deleted_at: None, ..tombstone.clone() };
     any.import_identities(&[live.clone(), older_revival]).await.unwrap();
     let after = store.get_identity(live.user).await.unwrap().unwrap();
