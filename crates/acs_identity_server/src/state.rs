@@ -331,6 +331,15 @@ impl AppState {
         &self.inner.token_marks
     }
 
+    /// When `record`'s user was last issued a token: the stored time, or a later one still
+    /// waiting to be written behind.
+    pub fn last_token_issued_at(
+        &self,
+        record: &acs_identity_core::store::IdentityRecord,
+    ) -> Option<time::OffsetDateTime> {
+        record.last_token_issued_at.max(self.inner.token_marks.pending(record.user))
+    }
+
     /// Writes the pending `lastTokenIssuedAt` times every `last_token_flush` until
     /// `shutdown`; [`AppState::flush_token_marks`] writes the rest after requests drained.
     pub async fn run_token_flusher(&self, shutdown: tokio::sync::watch::Receiver<bool>) {

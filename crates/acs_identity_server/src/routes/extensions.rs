@@ -100,6 +100,7 @@ pub(super) async fn list_identities(
     let value = records
         .into_iter()
         .map(|r| ListedIdentity {
+            last_token_issued_at: state.last_token_issued_at(&r).map(acs_datetime),
             id: r.user.raw_id(resource),
             state: if !r.is_live() {
                 "deleted"
@@ -110,7 +111,6 @@ pub(super) async fn list_identities(
             },
             custom_id: r.custom_id,
             created_at: acs_datetime(r.created_at),
-            last_token_issued_at: r.last_token_issued_at.map(acs_datetime),
             deleted_at: r.deleted_at.map(acs_datetime),
             generation: r.generation,
         })

@@ -183,9 +183,7 @@ pub(super) async fn get_identity(
     let ticket = state.ticket(user);
     let mut record = live(&state, ticket, state.store().get_identity(user).await?, Observed::Read)?;
     // A token time not yet written behind is the newer one.
-    if let Some(pending) = state.token_marks().pending(user) {
-        record.last_token_issued_at = record.last_token_issued_at.max(Some(pending));
-    }
+    record.last_token_issued_at = state.last_token_issued_at(&record);
     json(StatusCode::OK, &identity_dto(&state, &record, version))
 }
 
