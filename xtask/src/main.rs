@@ -6,15 +6,22 @@
 //!
 //! `cargo xtask bench` builds the release server and load generator and runs the
 //! benchmarks of BENCHMARKS.md (see `bench.rs` for its options). `cargo xtask client-bench`
-//! measures the clients' CPU time per call (`client_bench.rs`).
+//! measures the clients' CPU time per call (`client_bench.rs`). `cargo xtask fuzz` runs
+//! every fuzz target for a fixed time or number of executions and keeps the inputs that
+//! added coverage (`fuzz.rs`).
 
 mod bench;
 mod client_bench;
+mod fuzz;
+mod postgres;
 
+use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use anyhow::{bail, Context as _};
+
+use crate::postgres::Postgres;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -23,9 +30,10 @@ fn main() -> ExitCode {
         Some("compat-setup") => compat_setup().map(|_| ()),
         Some("bench") => bench::bench(&args[1..]),
         Some("client-bench") => client_bench::client_bench(&args[1..]),
+        Some("fuzz") => fuzz::fuzz(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test|compat-setup|bench|client-bench> [-- extra nextest or bench args]"
+                "usage: cargo xtask <test|compat-setup|bench|client-bench|fuzz> [-- extra nextest, bench or fuzz args]"
             );
             return ExitCode::from(2);
         }
@@ -88,15 +96,24 @@ fn compat_setup() -> anyhow::Result<Compat> {
 
 /// Installs the compat dependencies, then runs every test: doctests first (nextest does not
 /// run them), then every other test with nextest when installed, whose summary closes the run.
+///
+/// The PostgreSQL tests get `DATABASE_URL`, or a server found on 127.0.0.1:5432; without
+/// either, nextest leaves them out and reports them as skipped, and the last line says how
+/// many and why (`postgres.rs`).
 fn test(extra: &[String]) -> anyhow::Result<()> {
     let compat = compat_setup()?;
     let root = root();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let has_nextest = Command::new(&cargo)
+    let postgres = Postgres::find();
+    let mut has_nextest = Command::new(&cargo)
         .args(["nextest", "--version"])
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false);
+    if !has_nextest && matches!(postgres, Postgres::Unreachable { .. }) {
+        postgres::install_nextest(&cargo)?;
+        has_nextest = true;
+    }
     run(Command::new(&cargo).args(["test", "--workspace", "--doc"]).current_dir(&root))?;
     let mut cmd = Command::new(&cargo);
     if has_nextest {
@@ -113,8 +130,24 @@ fn test(extra: &[String]) -> anyhow::Result<()> {
         .current_dir(&root)
         .env("ACSID_COMPAT_PYTHON", &compat.python)
         .env("ACSID_TEST_LOG_DIR", &log_dir);
-    let tests = run(&mut cmd);
+    postgres.configure(&mut cmd);
+    let (tests, skipped) = if matches!(postgres, Postgres::Unreachable { .. }) {
+        // nextest's own line says how many tests the profile left out; read it on the way.
+        if std::env::var_os("CARGO_TERM_COLOR").is_none() && std::io::stderr().is_terminal() {
+            cmd.env("CARGO_TERM_COLOR", "always");
+        }
+        let (status, skipped) = postgres::run_counting_skips(&mut cmd)?;
+        let tests = if status.success() {
+            Ok(())
+        } else {
+            Err(anyhow::anyhow!("{cmd:?} failed with {status}"))
+        };
+        (tests, skipped)
+    } else {
+        (run(&mut cmd), None)
+    };
     let scan = scan_logs(&log_dir);
+    println!("{}", postgres.summary(skipped));
     tests?;
     scan
 }
