@@ -101,6 +101,9 @@ fn compat_setup() -> anyhow::Result<Compat> {
 /// either, nextest leaves them out and reports them as skipped, and the last line says how
 /// many and why (`postgres.rs`).
 fn test(extra: &[String]) -> anyhow::Result<()> {
+    // `cargo xtask test -- -p acs_identity_store`: what follows the first `--` goes to nextest
+    // (a second `--` then passes test-name filters, as with nextest itself).
+    let extra = extra.strip_prefix(&["--".to_owned()]).unwrap_or(extra);
     let compat = compat_setup()?;
     let root = root();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
@@ -114,12 +117,18 @@ fn test(extra: &[String]) -> anyhow::Result<()> {
         postgres::install_nextest(&cargo)?;
         has_nextest = true;
     }
-    run(Command::new(&cargo).args(["test", "--workspace", "--doc"]).current_dir(&root))?;
+    // `-p NAME` narrows the run (doctests included) to those packages; else the workspace.
+    let packages = package_args(extra);
+    let scope = if packages.is_empty() { vec!["--workspace".to_owned()] } else { packages };
+    run(Command::new(&cargo).args(["test", "--doc"]).args(&scope).current_dir(&root))?;
     let mut cmd = Command::new(&cargo);
     if has_nextest {
-        cmd.args(["nextest", "run", "--workspace", "--all-targets", "--no-fail-fast"]);
+        cmd.args(["nextest", "run", "--all-targets", "--no-fail-fast"]);
     } else {
-        cmd.args(["test", "--workspace", "--all-targets", "--no-fail-fast"]);
+        cmd.args(["test", "--all-targets", "--no-fail-fast"]);
+    }
+    if !scope.iter().any(|a| a.starts_with("-p")) {
+        cmd.args(&scope);
     }
     // Every in-process service of the suite logs everything to this directory (see
     // `acs_identity_testkit::LOG_DIR_ENV`); no secret may show up in it.
@@ -150,6 +159,24 @@ fn test(extra: &[String]) -> anyhow::Result<()> {
     println!("{}", postgres.summary(skipped));
     tests?;
     scan
+}
+
+/// The package selections among `args` (`-p NAME`, `-pNAME`, `--package NAME`,
+/// `--package=NAME`), each as `-pNAME`; nothing after a second `--` (test-name filters).
+fn package_args(args: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut it = args.iter().take_while(|a| a.as_str() != "--");
+    while let Some(arg) = it.next() {
+        let name = match arg.as_str() {
+            "-p" | "--package" => it.next().cloned(),
+            a => a
+                .strip_prefix("--package=")
+                .or_else(|| a.strip_prefix("-p").filter(|rest| !rest.is_empty()))
+                .map(str::to_owned),
+        };
+        out.extend(name.map(|n| format!("-p{n}")));
+    }
+    out
 }
 
 /// What may never appear in a log: the start of a JWT (`{"` in base64url, so every access
@@ -192,6 +219,16 @@ fn scan_logs(dir: &std::path::Path) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn package_selections_are_found() {
+        let args = |s: &str| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+        assert_eq!(
+            package_args(&args("-p a --package b -pc --package=d --no-fail-fast -E x -- -p e")),
+            ["-pa", "-pb", "-pc", "-pd"]
+        );
+        assert!(package_args(&args("--test it -E package(a) -- -p")).is_empty());
+    }
 
     #[test]
     fn access_keys_are_found_in_log_lines() {
