@@ -54,7 +54,10 @@ async fn sdk_host_and_path_variants_are_accepted() {
 }
 
 /// How an SDK that the suite cannot run (its package is on NuGet or Maven) shapes a
-/// request, from its source (WIRE.md §7).
+/// request, from its source (WIRE.md §7): .NET `Azure.Communication.Identity`
+/// (`HMACAuthenticationPolicy.cs`: `Uri.Authority`, `Uri.PathAndQuery`; default
+/// `ServiceVersion`), Java `azure-communication-identity` 1.6.0 (`HmacAuthenticationPolicy.java`:
+/// `URL.getHost()`, which it also sends as `host`; azure-core's `UrlEscapers.PATH_ESCAPER`).
 struct Shape {
     sdk: &'static str,
     api_version: &'static str,
