@@ -122,6 +122,18 @@ fn parse_stats(log: &str) -> Stats {
     }
 }
 
+/// The variables besides `CARGO_PKG_*` that `cargo run` sets for the program it runs.
+fn cargo_run_sets(name: &str) -> bool {
+    matches!(
+        name,
+        "CARGO_MANIFEST_DIR"
+            | "CARGO_MANIFEST_PATH"
+            | "CARGO_CRATE_NAME"
+            | "CARGO_BIN_NAME"
+            | "CARGO_PRIMARY_PACKAGE"
+    )
+}
+
 /// The lines of a failed run's log that say what was found and where it was written.
 fn finding_lines(log: &str) -> Vec<&str> {
     log.lines()
@@ -176,6 +188,15 @@ pub(crate) fn fuzz(args: &[String]) -> anyhow::Result<()> {
             .current_dir(&root)
             .env("RUSTC_BOOTSTRAP", "1")
             .env("CARGO_TARGET_DIR", &target_dir);
+        // What `cargo run` set for xtask itself: a build script of the fuzz build tracks
+        // CARGO_MANIFEST_DIR, so with it the build would differ from `fuzz/smoke.sh`'s and
+        // each would rebuild everything after the other.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            if name.starts_with("CARGO_PKG_") || cargo_run_sets(&name) {
+                c.env_remove(name.as_ref());
+            }
+        }
         c
     };
 
