@@ -9,6 +9,9 @@
 #                                      # 30 s each here) from a fixed seed, so a run that
 #                                      # passed once passes again: the same inputs, in order
 #
+# Inputs: the seeds (fuzz/seeds/<target>) and the corpus `cargo xtask fuzz` keeps
+# (fuzz/corpus/<target>), both committed; new finds go to $CARGO_TARGET_DIR/fuzz-corpus.
+#
 # cargo-fuzz needs unstable compiler flags (sanitizers, coverage instrumentation): the
 # stable toolchain provides them with RUSTC_BOOTSTRAP=1, so no nightly is needed.
 set -euo pipefail
@@ -41,6 +44,7 @@ for t in "${targets[@]}"; do
     corpus="$CARGO_TARGET_DIR/fuzz-corpus/$t"
     mkdir -p "$corpus"
     dirs=("$corpus")
+    [ -d "fuzz/corpus/$t" ] && dirs+=("fuzz/corpus/$t")
     [ -d "fuzz/seeds/$t" ] && dirs+=("fuzz/seeds/$t")
     log="$CARGO_TARGET_DIR/fuzz-$t.log"
     status=0

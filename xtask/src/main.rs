@@ -10,16 +10,23 @@
 //!
 //! `cargo xtask bench` builds the release server and load generator and runs the
 //! benchmarks of BENCHMARKS.md (see `bench.rs` for its options). `cargo xtask client-bench`
-//! measures the clients' CPU time per call (`client_bench.rs`).
+//! measures the clients' CPU time per call (`client_bench.rs`). `cargo xtask fuzz` runs
+//! every fuzz target for a fixed time or number of executions and keeps the inputs that
+//! added coverage (`fuzz.rs`).
 
 mod bench;
 mod client_bench;
 mod dist;
+mod fuzz;
+mod postgres;
 
+use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use anyhow::{bail, Context as _};
+
+use crate::postgres::Postgres;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -29,9 +36,10 @@ fn main() -> ExitCode {
         Some("bench") => bench::bench(&args[1..]),
         Some("client-bench") => client_bench::client_bench(&args[1..]),
         Some("dist") => dist::dist(&args[1..]),
+        Some("fuzz") => fuzz::fuzz(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test|compat-setup|bench|client-bench|dist> [-- extra nextest or bench args]"
+                "usage: cargo xtask <test|compat-setup|bench|client-bench|dist|fuzz> [-- extra nextest, bench or fuzz args]"
             );
             return ExitCode::from(2);
         }
@@ -98,21 +106,39 @@ fn compat_setup() -> anyhow::Result<Compat> {
 
 /// Installs the compat dependencies, then runs every test: doctests first (nextest does not
 /// run them), then every other test with nextest when installed, whose summary closes the run.
+///
+/// The PostgreSQL tests get `DATABASE_URL`, or a server found on 127.0.0.1:5432; without
+/// either, nextest leaves them out and reports them as skipped, and the last line says how
+/// many and why (`postgres.rs`).
 fn test(extra: &[String]) -> anyhow::Result<()> {
+    // `cargo xtask test -- -p acs_identity_store`: what follows the first `--` goes to nextest
+    // (a second `--` then passes test-name filters, as with nextest itself).
+    let extra = extra.strip_prefix(&["--".to_owned()]).unwrap_or(extra);
     let compat = compat_setup()?;
     let root = root();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let has_nextest = Command::new(&cargo)
+    let postgres = Postgres::find();
+    let mut has_nextest = Command::new(&cargo)
         .args(["nextest", "--version"])
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false);
-    run(Command::new(&cargo).args(["test", "--workspace", "--doc"]).current_dir(&root))?;
+    if !has_nextest && matches!(postgres, Postgres::Unreachable { .. }) {
+        postgres::install_nextest(&cargo)?;
+        has_nextest = true;
+    }
+    // `-p NAME` narrows the run (doctests included) to those packages; else the workspace.
+    let packages = package_args(extra);
+    let scope = if packages.is_empty() { vec!["--workspace".to_owned()] } else { packages };
+    run(Command::new(&cargo).args(["test", "--doc"]).args(&scope).current_dir(&root))?;
     let mut cmd = Command::new(&cargo);
     if has_nextest {
-        cmd.args(["nextest", "run", "--workspace", "--all-targets", "--no-fail-fast"]);
+        cmd.args(["nextest", "run", "--all-targets", "--no-fail-fast"]);
     } else {
-        cmd.args(["test", "--workspace", "--all-targets", "--no-fail-fast"]);
+        cmd.args(["test", "--all-targets", "--no-fail-fast"]);
+    }
+    if !scope.iter().any(|a| a.starts_with("-p")) {
+        cmd.args(&scope);
     }
     // Every in-process service of the suite logs everything to this directory (see
     // `acs_identity_testkit::LOG_DIR_ENV`); no secret may show up in it.
@@ -123,10 +149,44 @@ fn test(extra: &[String]) -> anyhow::Result<()> {
         .current_dir(&root)
         .env("ACSID_COMPAT_PYTHON", &compat.python)
         .env("ACSID_TEST_LOG_DIR", &log_dir);
-    let tests = run(&mut cmd);
+    postgres.configure(&mut cmd);
+    let (tests, skipped) = if matches!(postgres, Postgres::Unreachable { .. }) {
+        // nextest's own line says how many tests the profile left out; read it on the way.
+        if std::env::var_os("CARGO_TERM_COLOR").is_none() && std::io::stderr().is_terminal() {
+            cmd.env("CARGO_TERM_COLOR", "always");
+        }
+        let (status, skipped) = postgres::run_counting_skips(&mut cmd)?;
+        let tests = if status.success() {
+            Ok(())
+        } else {
+            Err(anyhow::anyhow!("{cmd:?} failed with {status}"))
+        };
+        (tests, skipped)
+    } else {
+        (run(&mut cmd), None)
+    };
     let scan = scan_logs(&log_dir);
+    println!("{}", postgres.summary(skipped));
     tests?;
     scan
+}
+
+/// The package selections among `args` (`-p NAME`, `-pNAME`, `--package NAME`,
+/// `--package=NAME`), each as `-pNAME`; nothing after a second `--` (test-name filters).
+fn package_args(args: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut it = args.iter().take_while(|a| a.as_str() != "--");
+    while let Some(arg) = it.next() {
+        let name = match arg.as_str() {
+            "-p" | "--package" => it.next().cloned(),
+            a => a
+                .strip_prefix("--package=")
+                .or_else(|| a.strip_prefix("-p").filter(|rest| !rest.is_empty()))
+                .map(str::to_owned),
+        };
+        out.extend(name.map(|n| format!("-p{n}")));
+    }
+    out
 }
 
 /// What may never appear in a log: the start of a JWT (`{"` in base64url, so every access
@@ -169,6 +229,16 @@ fn scan_logs(dir: &std::path::Path) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn package_selections_are_found() {
+        let args = |s: &str| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+        assert_eq!(
+            package_args(&args("-p a --package b -pc --package=d --no-fail-fast -E x -- -p e")),
+            ["-pa", "-pb", "-pc", "-pd"]
+        );
+        assert!(package_args(&args("--test it -E package(a) -- -p")).is_empty());
+    }
 
     #[test]
     fn access_keys_are_found_in_log_lines() {

@@ -2,7 +2,9 @@
 //! acknowledged, and `export` / `import` move a resource from SQLite to PostgreSQL.
 //!
 //! Each test uses a fresh database on the server named by `DATABASE_URL` (dropped
-//! afterwards); without `DATABASE_URL` the tests print a notice and pass without running.
+//! afterwards). Every test here needs a PostgreSQL server: without `DATABASE_URL` they fail
+//! (see `acs_identity_store::testing`); `cargo xtask test` reports them as skipped when no
+//! server is reachable.
 #![cfg(unix)]
 
 mod support;

@@ -1,4 +1,6 @@
-//! HMAC-SHA256 request signatures, verified as every official SDK sends them.
+//! HMAC-SHA256 request signatures, verified as the official SDKs send them (the Python and
+//! JS SDKs run against the service in the test suite; the .NET and Java shapes are taken
+//! from their sources).
 //!
 //! `stringToSign = VERB "\n" pathAndQuery "\n" date ";" host ";" contentHash`,
 //! `Authorization: HMAC-SHA256 SignedHeaders=x-ms-date;host;x-ms-content-sha256&Signature=<b64>`.

@@ -2,6 +2,11 @@
 //! the server named by `DATABASE_URL`, and throwaway PostgreSQL clusters that a test may
 //! stop and start.
 //!
+//! A test that needs PostgreSQL lives in a test binary named `postgres` (`tests/postgres.rs`
+//! or `tests/postgres/main.rs`); `cargo xtask test` reports those binaries' tests as skipped
+//! when no server is reachable. Run without `DATABASE_URL`, such a test fails, saying so,
+//! unless `ACSID_SKIP_POSTGRES_TESTS=1` lets it pass without running.
+//!
 //! Not for production code: helpers panic on failure.
 
 use std::future::Future;
@@ -17,15 +22,33 @@ use uuid::Uuid;
 /// The variable naming the PostgreSQL server tests use.
 pub const DATABASE_URL_VAR: &str = "DATABASE_URL";
 
-/// The URL in `DATABASE_URL`, or `None` after printing a notice that `test` is skipped.
+/// Set to `1` to let tests that need PostgreSQL pass without running when
+/// [`DATABASE_URL_VAR`] is unset (they print a notice). Without it they fail.
+pub const SKIP_POSTGRES_VAR: &str = "ACSID_SKIP_POSTGRES_TESTS";
+
+/// The URL in `DATABASE_URL`. When it is unset, `test` fails with a message saying how to
+/// give it a server, or, with [`SKIP_POSTGRES_VAR`]`=1`, this prints a notice and is `None`.
 pub fn admin_url(test: &str) -> Option<String> {
     match std::env::var(DATABASE_URL_VAR) {
         Ok(url) if !url.trim().is_empty() => Some(url),
-        _ => {
-            eprintln!("skipping {test}: {DATABASE_URL_VAR} is not set (no PostgreSQL server)");
+        _ if std::env::var(SKIP_POSTGRES_VAR).is_ok_and(|v| v == "1") => {
+            eprintln!(
+                "skipping {test}: {DATABASE_URL_VAR} is not set and {SKIP_POSTGRES_VAR}=1 (not run)"
+            );
             None
         }
+        _ => panic!("{}", missing_server_message(test)),
     }
+}
+
+fn missing_server_message(test: &str) -> String {
+    format!(
+        "{test} needs a PostgreSQL server and {DATABASE_URL_VAR} is not set. Set it \
+         (e.g. {DATABASE_URL_VAR}=postgres://postgres@127.0.0.1:5432/test), or run the suite \
+         with `cargo xtask test`, which uses a server on 127.0.0.1:5432 or reports these tests \
+         as skipped (`cargo nextest run --profile no-postgres` does the same), or set \
+         {SKIP_POSTGRES_VAR}=1 to let them pass without running"
+    )
 }
 
 /// `url` with its database name replaced by `database`.
@@ -98,8 +121,8 @@ async fn admin_connection(admin_url: &str) -> PgConnection {
 }
 
 /// Runs `body` with the URL of a fresh database on the server of `DATABASE_URL`, and drops
-/// the database afterwards, also when `body` panics. Prints a notice and does nothing
-/// when `DATABASE_URL` is unset.
+/// the database afterwards, also when `body` panics. Without `DATABASE_URL`, see
+/// [`admin_url`].
 pub async fn with_fresh_database<F, Fut>(test: &str, body: F)
 where
     F: FnOnce(String) -> Fut,
@@ -285,6 +308,15 @@ pub fn pg_bindir() -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_missing_server_message_says_what_to_do() {
+        let m = missing_server_message("some_test");
+        for part in ["some_test", "DATABASE_URL", "cargo xtask test", "ACSID_SKIP_POSTGRES_TESTS=1"]
+        {
+            assert!(m.contains(part), "{part}: {m}");
+        }
+    }
 
     #[test]
     fn replaces_the_database_name() {

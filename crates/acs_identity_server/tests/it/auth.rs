@@ -91,6 +91,111 @@ async fn the_js_browser_signing_form_is_accepted() {
     }
 }
 
+/// How an SDK that the suite cannot run (its package is on NuGet or Maven) shapes a
+/// request, from its source (WIRE.md §7): .NET `Azure.Communication.Identity`
+/// (`HMACAuthenticationPolicy.cs`: `Uri.Authority`, `Uri.PathAndQuery`; default
+/// `ServiceVersion`), Java `azure-communication-identity` 1.6.0 (`HmacAuthenticationPolicy.java`:
+/// `URL.getHost()`, which it also sends as `host`; azure-core's `UrlEscapers.PATH_ESCAPER`).
+struct Shape {
+    sdk: &'static str,
+    api_version: &'static str,
+    /// The raw id's `:` goes out as `%3A` (.NET) or as is (Java's azure-core path escaper).
+    escapes_colons: bool,
+    /// Signs the host without its port and sends that as `Host` (Java's `URL.getHost()`);
+    /// otherwise signs the authority, port included, as sent (.NET's `Uri.Authority`).
+    port_less_host: bool,
+}
+
+const SHAPES: [Shape; 3] = [
+    Shape {
+        sdk: ".NET, stable default",
+        api_version: "2023-10-01",
+        escapes_colons: true,
+        port_less_host: false,
+    },
+    Shape {
+        sdk: ".NET 1.4.0-beta.1 default",
+        api_version: "2025-03-02-preview",
+        escapes_colons: true,
+        port_less_host: false,
+    },
+    Shape {
+        sdk: "Java 1.6.0 default",
+        api_version: "2023-10-01",
+        escapes_colons: false,
+        port_less_host: true,
+    },
+];
+
+async fn send_shaped(
+    s: &TestServer,
+    shape: &Shape,
+    method: Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> acs_identity_testkit::TestResponse {
+    let mut req = s.request(method, path);
+    if let Some(body) = &body {
+        req = req.json(body);
+    }
+    if shape.port_less_host {
+        let authority = s.endpoint().trim_start_matches("https://").to_owned();
+        let host = authority.rsplit_once(':').expect("a port").0.to_owned();
+        req = req.sign_host(&host).header("host", &host);
+    }
+    req.send().await
+}
+
+/// Every operation of the .NET and Java identity clients, shaped as their sources shape
+/// it, is served: create with a token, issue, revoke, delete (then the deleted user is
+/// gone, so the path's id was understood, not just the signature), and the .NET beta's
+/// custom id and user detail.
+#[tokio::test]
+async fn dotnet_and_java_request_shapes_are_accepted() {
+    let s = TestServer::start().await;
+    for shape in &SHAPES {
+        let (sdk, v) = (shape.sdk, shape.api_version);
+        let body = json!({"createTokenWithScopes": ["chat", "voip"], "expiresInMinutes": 60});
+        let r = send_shaped(
+            &s,
+            shape,
+            Method::POST,
+            &format!("/identities?api-version={v}"),
+            Some(body),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{sdk} create: {}", r.text);
+        let id = r.json["identity"]["id"].as_str().expect("id").to_owned();
+        assert!(r.json["accessToken"]["token"].is_string(), "{sdk}: {}", r.text);
+        let segment = if shape.escapes_colons { encode_id(&id) } else { id.clone() };
+        assert_eq!(segment.contains(':'), !shape.escapes_colons);
+
+        let issue = format!("/identities/{segment}/:issueAccessToken?api-version={v}");
+        let body = json!({"scopes": ["chat"], "expiresInMinutes": 1440});
+        let r = send_shaped(&s, shape, Method::POST, &issue, Some(body.clone())).await;
+        assert_eq!(r.status, StatusCode::OK, "{sdk} issue: {}", r.text);
+        let revoke = format!("/identities/{segment}/:revokeAccessTokens?api-version={v}");
+        let r = send_shaped(&s, shape, Method::POST, &revoke, None).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{sdk} revoke: {}", r.text);
+        let user = format!("/identities/{segment}?api-version={v}");
+        if v == "2025-03-02-preview" {
+            let r = send_shaped(&s, shape, Method::GET, &user, None).await;
+            assert_eq!(r.status, StatusCode::OK, "{sdk} get: {}", r.text);
+            assert_eq!(r.json["id"], id.as_str(), "{sdk}: {}", r.text);
+            let custom = json!({"customId": format!("{sdk} user")});
+            let path = format!("/identities?api-version={v}");
+            let a = send_shaped(&s, shape, Method::POST, &path, Some(custom.clone())).await;
+            let b = send_shaped(&s, shape, Method::POST, &path, Some(custom)).await;
+            assert_eq!(a.status, StatusCode::CREATED, "{sdk} customId: {}", a.text);
+            assert_eq!(a.json["identity"]["id"], b.json["identity"]["id"], "{sdk}: one user");
+        }
+        let r = send_shaped(&s, shape, Method::DELETE, &user, None).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{sdk} delete: {}", r.text);
+        let r = send_shaped(&s, shape, Method::POST, &issue, Some(body)).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{sdk} issue after delete: {}", r.text);
+    }
+}
+
 #[tokio::test]
 async fn date_header_may_carry_the_signed_date() {
     use acs_identity_core::hmac::{content_hash, string_to_sign, AccessKey};

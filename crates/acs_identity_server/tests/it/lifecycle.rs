@@ -1,4 +1,7 @@
-//! Durability across restarts and graceful shutdown.
+//! Durability across restarts and graceful shutdown, and a start that cannot reach its
+//! database.
+
+use std::time::{Duration, Instant};
 
 use acs_identity_core::hmac::KeyName;
 use acs_identity_testkit::{encode_id, TestServer};
@@ -93,4 +96,26 @@ async fn every_operation_in_every_version() {
         let r = s.request(Method::DELETE, &format!("/identities/{e}?api-version={v}")).send().await;
         assert_eq!(r.status, StatusCode::NO_CONTENT, "{v}");
     }
+}
+
+/// A PostgreSQL server that is unreachable when the service starts: the start fails with
+/// a message naming the database (without its password) rather than hanging.
+#[tokio::test]
+async fn start_fails_cleanly_without_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = acs_identity_server::Config {
+        data_dir: dir.path().to_path_buf(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database_url: Some("postgres://acs:s3cret@127.0.0.1:1/acs".into()),
+        ..Default::default()
+    };
+    let started = Instant::now();
+    let e = acs_identity_server::serve::Server::start(&config).await.expect_err("no database");
+    let message = format!("{e:#}");
+    assert!(
+        message.contains("PostgreSQL database postgres://acs:***@127.0.0.1:1/acs"),
+        "{message}"
+    );
+    assert!(!message.contains("s3cret"), "{message}");
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
 }

@@ -178,25 +178,3 @@ async fn postgres_restarts_under_load_lose_nothing_acknowledged() {
     }
     Arc::try_unwrap(node).expect("sole owner").shutdown().await;
 }
-
-/// A PostgreSQL server that is unreachable when the service starts: the start fails with
-/// a message naming the database (without its password) rather than hanging.
-#[tokio::test]
-async fn start_fails_cleanly_without_postgres() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = acs_identity_server::Config {
-        data_dir: dir.path().to_path_buf(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        database_url: Some("postgres://acs:s3cret@127.0.0.1:1/acs".into()),
-        ..Default::default()
-    };
-    let started = Instant::now();
-    let e = acs_identity_server::serve::Server::start(&config).await.expect_err("no database");
-    let message = format!("{e:#}");
-    assert!(
-        message.contains("PostgreSQL database postgres://acs:***@127.0.0.1:1/acs"),
-        "{message}"
-    );
-    assert!(!message.contains("s3cret"), "{message}");
-    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
-}

@@ -1,5 +1,40 @@
 //! The cases. Each gets a fresh, empty store; the store traits are used through
 //! `Arc<dyn Store>`, the export/import side through [`Transfer`].
+//!
+//! Shared by the `conformance` test binary (SQLite) and the `postgres` one (PostgreSQL).
+
+/// Calls `$backend!` with the name of every case; each backend's binary makes one test
+/// per case.
+macro_rules! every_case {
+    ($backend:ident) => {
+        $backend!(
+            create_and_get,
+            timestamps_keep_nanoseconds,
+            custom_id_maps_to_one_live_identity,
+            custom_id_is_freed_by_delete,
+            concurrent_creates_with_one_custom_id_agree,
+            record_tokens_issued_on_live_deleted_and_missing,
+            record_tokens_issued_in_a_large_batch,
+            revoke_bumps_the_generation,
+            concurrent_revokes_are_all_counted,
+            concurrent_mixed_writes_each_get_their_answer,
+            delete_is_idempotent_and_leaves_a_tombstone,
+            count_includes_tombstones,
+            list_pages_newest_first_with_tombstones,
+            no_resource_before_init,
+            racing_inits_agree_on_one_resource,
+            signing_keys_are_added_once,
+            ping_answers,
+            only_a_database_of_several_nodes_is_shared,
+            teams_extension_assignments,
+            entra_assignments,
+            export_pages_through_every_identity,
+            import_is_idempotent_and_never_revives_or_unrevokes,
+            import_resource_refuses_another_resource,
+            schema_version_is_current,
+        );
+    };
+}
 
 use std::collections::HashSet;
 
@@ -9,7 +44,7 @@ use acs_identity_core::store::{
 };
 use acs_identity_store::{AnyStore, ImportConflict, Transfer};
 
-use crate::harness::{at, resource, signing_key};
+use crate::fixtures::{at, resource, signing_key};
 
 fn new_identity(custom_id: Option<&str>, created: i64) -> NewIdentity {
     NewIdentity {
