@@ -30,6 +30,16 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "ADDR")]
     #[serde(skip_serializing_if = "Option::is_none")]
     http_listen: Option<SocketAddr>,
+    /// Keep Prometheus metrics and serve `GET /metrics`: true or false [default: true;
+    /// env: ACSID_METRICS].
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metrics: Option<bool>,
+    /// Serve `GET /metrics` on this plain-HTTP address only, not on the API listeners
+    /// [env: ACSID_METRICS_LISTEN].
+    #[arg(long, value_name = "ADDR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metrics_listen: Option<SocketAddr>,
     /// Serve this certificate chain (PEM) instead of the development certificate.
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     #[serde(skip_serializing_if = "Option::is_none")]

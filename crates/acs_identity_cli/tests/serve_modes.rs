@@ -162,6 +162,69 @@ fn in_memory_prints_one_ready_line_writes_the_ready_file_and_leaves_no_trace() {
     assert!(!ready_file.exists(), "the ready file outlived the service");
 }
 
+/// `GET <path>` over plain HTTP/1.1; returns the status and the body.
+fn http_get(addr: &str, path: &str) -> (u16, String) {
+    use std::io::Write as _;
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read the answer");
+    let status = answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = answer.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn metrics_flags_move_metrics_to_their_own_listener_or_turn_them_off() {
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let node = Serve::start(serve().args([
+        "--in-memory",
+        "--listen",
+        "127.0.0.1:0",
+        "--http-listen",
+        "127.0.0.1:0",
+        "--metrics-listen",
+        &metrics,
+    ]));
+    let (status, body) = http_get(&metrics, "/metrics");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("acsid_build_info{version=\""), "{body}");
+    let api = node.field("httpEndpoint").trim_start_matches("http://").to_owned();
+    let (status, body) = http_get(&api, "/metrics");
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(http_get(&api, "/readyz").0, 200);
+    node.stop();
+
+    let node = Serve::start(serve().args([
+        "--in-memory",
+        "--listen",
+        "127.0.0.1:0",
+        "--http-listen",
+        "127.0.0.1:0",
+        "--metrics",
+        "false",
+    ]));
+    let api = node.field("httpEndpoint").trim_start_matches("http://").to_owned();
+    let (status, body) = http_get(&api, "/metrics");
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("\"NotFound\""), "{body}");
+    node.stop();
+
+    let node = Serve::start(serve().args([
+        "--in-memory",
+        "--listen",
+        "127.0.0.1:0",
+        "--http-listen",
+        "127.0.0.1:0",
+    ]));
+    let api = node.field("httpEndpoint").trim_start_matches("http://").to_owned();
+    let (status, body) = http_get(&api, "/metrics");
+    assert_eq!(status, 200, "metrics are on by default: {body}");
+    assert!(body.contains("# TYPE acsid_http_requests_total counter"), "{body}");
+    node.stop();
+}
+
 #[test]
 fn dev_serves_the_same_well_known_connection_string_every_time() {
     let port = free_port();

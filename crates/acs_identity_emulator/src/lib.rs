@@ -15,6 +15,7 @@ use acs_identity_server::audit::AuditSink;
 use acs_identity_server::entra::EntraTrust;
 use acs_identity_server::serve::Server;
 use acs_identity_server::state::{HttpSettings, StateParts};
+use acs_identity_server::telemetry::Metrics;
 use acs_identity_server::{AppState, Config};
 use acs_identity_store::{AnyStore, SqliteStore};
 use anyhow::Context as _;
@@ -45,7 +46,7 @@ pub struct Emulator {
 
 #[derive(Debug)]
 enum Mode {
-    Socket { server: Option<Server>, endpoint: String, ca_pem: String },
+    Socket { server: Option<Box<Server>>, endpoint: String, ca_pem: String },
     InProcess { client: InProcessClient, store: AnyStore },
 }
 
@@ -118,8 +119,11 @@ impl EmulatorBuilder {
         http.credentials_use_system_clock = true;
         let inject = from_fn_with_state(faults.clone(), faults::inject);
         if self.in_process {
+            let metrics = Metrics::new(config.metrics);
             let store = AnyStore::Sqlite(
-                SqliteStore::in_memory().await.context("cannot open the in-memory store")?,
+                SqliteStore::in_memory_observed(metrics.store())
+                    .await
+                    .context("cannot open the in-memory store")?,
             );
             if self.dev_key {
                 acs_identity_server::dev::ensure_dev_resource(
@@ -138,6 +142,7 @@ impl EmulatorBuilder {
                 http,
                 entra: EntraTrust::load(&config.entra).await?,
                 audit: AuditSink::default(),
+                metrics,
             })
             .await?;
             let router: Router = acs_identity_server::app(state.clone()).layer(inject);
@@ -157,7 +162,7 @@ impl EmulatorBuilder {
             state,
             clock,
             faults,
-            mode: Mode::Socket { server: Some(server), endpoint, ca_pem },
+            mode: Mode::Socket { server: Some(Box::new(server)), endpoint, ca_pem },
         })
     }
 }

@@ -24,6 +24,10 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Optional plain-HTTP listener.
     pub http_listen: Option<SocketAddr>,
+    /// Keep Prometheus metrics and serve them at `GET /metrics` (on by default).
+    pub metrics: bool,
+    /// Serve `GET /metrics` on this plain-HTTP address only, instead of on the API listeners.
+    pub metrics_listen: Option<SocketAddr>,
     /// A certificate chain (PEM) to serve instead of the development certificate.
     pub tls_cert: Option<PathBuf>,
     /// The private key (PEM) for `tls_cert`.
@@ -153,6 +157,8 @@ impl Default for Config {
             database_max_connections: 16,
             listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
             http_listen: None,
+            metrics: true,
+            metrics_listen: None,
             tls_cert: None,
             tls_key: None,
             public_hosts: Vec::new(),
@@ -239,6 +245,9 @@ impl Config {
         }
         if !(10..=60_000).contains(&self.last_token_flush_ms) {
             anyhow::bail!("last_token_flush_ms must be within [10, 60000]");
+        }
+        if self.metrics_listen.is_some() && !self.metrics {
+            anyhow::bail!("metrics_listen needs metrics = true");
         }
         if self.data_location.trim().is_empty() {
             anyhow::bail!("data_location must not be empty");
@@ -464,6 +473,27 @@ mod tests {
             jail.set_env("ACSID_AUDIT_LOG", "off");
             jail.set_env("ACSID_DATABASE_URL", "postgres://db/acs");
             assert!(load().unwrap_err().contains("in_memory"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn metrics_are_on_by_default_and_may_move_to_their_own_listener() {
+        Jail::expect_with(|jail| {
+            let load = || Config::from_figment(&Config::figment(None)).map_err(|e| e.to_string());
+            let c = load()?;
+            assert!(c.metrics);
+            assert_eq!(c.metrics_listen, None);
+            jail.set_env("ACSID_METRICS_LISTEN", "127.0.0.1:9464");
+            let c = load()?;
+            assert_eq!(c.metrics_listen, Some("127.0.0.1:9464".parse().unwrap()));
+            jail.set_env("ACSID_METRICS", "false");
+            assert!(load().unwrap_err().contains("metrics_listen"));
+            jail.clear_env();
+            jail.create_file("off.toml", "metrics = false")?;
+            let c = Config::from_figment(&Config::figment(Some(Path::new("off.toml"))))
+                .map_err(|e| e.to_string())?;
+            assert!(!c.metrics);
             Ok(())
         });
     }

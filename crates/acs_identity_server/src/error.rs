@@ -6,6 +6,8 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::telemetry::Failure;
+
 /// An error answered as `{"error":{"code","message","target"?}}`.
 #[derive(Debug)]
 pub struct ApiError {
@@ -15,6 +17,8 @@ pub struct ApiError {
     target: Option<String>,
     retry_after: Option<u32>,
     www_authenticate: Option<&'static str>,
+    /// What the metrics count it as, beyond its status.
+    failure: Option<Failure>,
 }
 
 #[derive(Serialize)]
@@ -40,6 +44,7 @@ impl ApiError {
             target: None,
             retry_after: None,
             www_authenticate: None,
+            failure: None,
         }
     }
 
@@ -191,6 +196,7 @@ impl ApiError {
             "The service is busy. Retry later.",
         );
         e.retry_after = Some(1);
+        e.failure = Some(Failure::Shed);
         e
     }
 
@@ -218,6 +224,17 @@ impl ApiError {
     /// Seconds in `Retry-After`, if any.
     pub fn retry_after(&self) -> Option<u32> {
         self.retry_after
+    }
+
+    /// 503 from `/readyz`: the node should not get traffic now, for `reason`.
+    pub fn not_ready(reason: &str) -> Self {
+        let mut e = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            format!("The service is not ready: {reason}."),
+        );
+        e.retry_after = Some(1);
+        e
     }
 
     /// 503 when the store cannot be reached.
@@ -253,9 +270,15 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Unavailable(_) => {
                 tracing::warn!(error = %ErrorChain(&e), "store unavailable");
-                ApiError::unavailable()
+                let mut e = ApiError::unavailable();
+                e.failure = Some(Failure::StoreUnavailable);
+                e
             }
-            other => ApiError::internal(&other),
+            other => {
+                let mut e = ApiError::internal(&other);
+                e.failure = Some(Failure::Store);
+                e
+            }
         }
     }
 }
@@ -282,6 +305,9 @@ impl IntoResponse for ApiError {
             res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
         }
         res.extensions_mut().insert(ErrorCode(self.code));
+        if let Some(failure) = self.failure {
+            res.extensions_mut().insert(failure);
+        }
         res
     }
 }

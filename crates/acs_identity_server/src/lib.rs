@@ -37,6 +37,7 @@ pub mod operation;
 mod routes;
 pub mod serve;
 pub mod state;
+pub mod telemetry;
 pub mod throttle;
 pub mod tls;
 pub mod token_marks;

@@ -39,6 +39,7 @@ pub struct Server {
     store: AnyStore,
     https: SocketAddr,
     http: Option<SocketAddr>,
+    metrics: Option<SocketAddr>,
     ca: Option<PathBuf>,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
@@ -71,8 +72,9 @@ impl Server {
         http: HttpSettings,
         wrap: impl FnOnce(Router) -> Router,
     ) -> anyhow::Result<Server> {
+        let metrics = crate::telemetry::Metrics::new(config.metrics);
         let (store, location) = if config.in_memory {
-            let store = acs_identity_store::SqliteStore::in_memory()
+            let store = acs_identity_store::SqliteStore::in_memory_observed(metrics.store())
                 .await
                 .context("cannot open the in-memory store")?;
             (AnyStore::Sqlite(store), "in-memory SQLite database".to_owned())
@@ -81,7 +83,10 @@ impl Server {
                 format!("cannot create data directory {}", config.data_dir.display())
             })?;
             let location = config.store_location()?;
-            let options = OpenOptions { max_connections: config.database_max_connections };
+            let options = OpenOptions {
+                max_connections: config.database_max_connections,
+                metrics: metrics.store(),
+            };
             let store = AnyStore::open_with(&location, options)
                 .await
                 .with_context(|| format!("cannot open the {location}"))?;
@@ -107,6 +112,7 @@ impl Server {
             http,
             entra,
             audit: audit_sink,
+            metrics: metrics.clone(),
         })
         .await?;
 
@@ -161,13 +167,26 @@ impl Server {
                     None,
                     router.layer(axum::Extension(Transport::Http)),
                     limits,
-                    signal,
+                    signal.clone(),
                 ));
                 Some(bound)
             }
             None => None,
         };
-        Ok(Server { state, store, https, http, ca, shutdown, tasks, audit, temp })
+        let metrics = match config.metrics_listen.filter(|_| metrics.enabled()) {
+            Some(addr) => {
+                let l = TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} (metrics_listen)"))?;
+                let bound = l.local_addr()?;
+                let router = crate::routes::metrics_router(metrics);
+                tasks.spawn(accept_loop(l, None, router, limits, signal));
+                tracing::info!(address = %bound, "serving /metrics");
+                Some(bound)
+            }
+            None => None,
+        };
+        Ok(Server { state, store, https, http, metrics, ca, shutdown, tasks, audit, temp })
     }
 
     /// The shared state.
@@ -183,6 +202,11 @@ impl Server {
     /// The plain-HTTP address bound, if any.
     pub fn http_addr(&self) -> Option<SocketAddr> {
         self.http
+    }
+
+    /// The address of `metrics_listen` bound, if any.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics
     }
 
     /// `https://127.0.0.1:<port>` (a wildcard listen address is shown as loopback).

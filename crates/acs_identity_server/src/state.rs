@@ -19,6 +19,7 @@ use crate::audit::AuditSink;
 use crate::cache::{Caches, Observed, Ticket};
 use crate::entra::EntraTrust;
 use crate::operation::Operation;
+use crate::telemetry::Metrics;
 use crate::throttle::{Throttle, ThrottleClass, ThrottleConfig};
 use crate::token_marks::TokenMarks;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
@@ -58,6 +59,8 @@ pub struct HttpSettings {
     pub credentials_use_system_clock: bool,
     /// How often pending `lastTokenIssuedAt` times are written to the store.
     pub last_token_flush: Duration,
+    /// Serve `GET /metrics` on the API listeners (metrics on, and no `metrics_listen`).
+    pub metrics_on_api: bool,
 }
 
 impl Default for HttpSettings {
@@ -80,6 +83,7 @@ impl HttpSettings {
             skip_api_version_check: config.skip_api_version_check,
             credentials_use_system_clock: false,
             last_token_flush: Duration::from_millis(config.last_token_flush_ms),
+            metrics_on_api: config.metrics && config.metrics_listen.is_none(),
         }
     }
 }
@@ -197,6 +201,8 @@ pub struct StateParts {
     pub entra: EntraTrust,
     /// Where audit lines go.
     pub audit: AuditSink,
+    /// The node's Prometheus metrics (give the store its [`Metrics::store`] handles).
+    pub metrics: Metrics,
 }
 
 #[derive(Debug)]
@@ -213,12 +219,13 @@ struct Inner {
     token_marks: TokenMarks,
     audit: AuditSink,
     activity: crate::activity::Activity,
+    metrics: Metrics,
 }
 
 impl AppState {
     /// Loads the resource from `parts.store`, creating it on first start.
     pub async fn bootstrap(parts: StateParts) -> anyhow::Result<AppState> {
-        let StateParts { store, clock, data_location, alg, http, entra, audit } = parts;
+        let StateParts { store, clock, data_location, alg, http, entra, audit, metrics } = parts;
         let data_location = data_location.as_str();
         let state =
             load_or_create_resource(store.as_ref(), clock.as_ref(), data_location, alg).await?;
@@ -238,6 +245,7 @@ impl AppState {
                 entra,
                 audit,
                 activity: crate::activity::Activity::default(),
+                metrics,
             }),
         })
     }
@@ -252,6 +260,7 @@ impl AppState {
         }
         let fresh = Arc::new(KeyMaterial::build(&state, self.inner.alg)?);
         *self.inner.material.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+        self.inner.metrics.key_reloaded();
         tracing::info!("keys reloaded");
         Ok(true)
     }
@@ -263,6 +272,11 @@ impl AppState {
     /// This node's activity counters.
     pub fn activity(&self) -> &crate::activity::Activity {
         &self.inner.activity
+    }
+
+    /// This node's Prometheus metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
     }
 
     /// The store.

@@ -25,3 +25,23 @@ pub use transfer::{ImportConflict, Transfer};
 
 #[cfg(feature = "test-support")]
 pub mod testing;
+
+/// What a store reports to the service's metrics: handles of the `metrics` facade, made by
+/// whichever recorder the caller keeps (the service: its own Prometheus registry), so this
+/// crate never touches a global recorder. The default records nothing.
+#[derive(Clone, Debug)]
+pub struct StoreMetrics {
+    /// Writes committed together by one SQLite group commit.
+    pub commit_batch_size: metrics::Histogram,
+    /// Seconds from a group commit's `BEGIN` to its `COMMIT`'s return.
+    pub commit_seconds: metrics::Histogram,
+}
+
+impl Default for StoreMetrics {
+    fn default() -> Self {
+        StoreMetrics {
+            commit_batch_size: metrics::Histogram::noop(),
+            commit_seconds: metrics::Histogram::noop(),
+        }
+    }
+}

@@ -136,15 +136,17 @@ impl fmt::Display for StoreLocation {
 }
 
 /// Settings for opening a store.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct OpenOptions {
     /// Connections kept to PostgreSQL at most; SQLite ignores it.
     pub max_connections: u32,
+    /// Where the store reports its group commits (SQLite); records nothing by default.
+    pub metrics: crate::StoreMetrics,
 }
 
 impl Default for OpenOptions {
     fn default() -> Self {
-        OpenOptions { max_connections: 16 }
+        OpenOptions { max_connections: 16, metrics: crate::StoreMetrics::default() }
     }
 }
 
@@ -171,15 +173,13 @@ impl AnyStore {
         location: &StoreLocation,
         options: OpenOptions,
     ) -> StoreResult<AnyStore> {
-        #[cfg(not(feature = "postgres"))]
-        let _ = options;
         match location {
             #[cfg(feature = "sqlite")]
             StoreLocation::Sqlite(path) => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                     std::fs::create_dir_all(dir).map_err(|e| StoreError::Backend(Box::new(e)))?;
                 }
-                Ok(AnyStore::Sqlite(SqliteStore::open(path).await?))
+                Ok(AnyStore::Sqlite(SqliteStore::open_observed(path, options.metrics).await?))
             }
             #[cfg(feature = "postgres")]
             StoreLocation::Postgres(url) => {

@@ -1,4 +1,7 @@
-//! Feeds [`crate::activity::Activity`]: one count per answered operation.
+//! Observes every request once and feeds both the activity counters
+//! ([`crate::activity::Activity`], `GET /activity`, the console's charts) and the Prometheus
+//! metrics ([`crate::telemetry::Metrics`], `GET /metrics`) from that one observation, so the
+//! two always agree.
 
 use std::time::Instant;
 
@@ -7,7 +10,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use crate::audit::AuditOperation;
-use crate::operation::Operation;
+use crate::telemetry::{Failure, Observation, Route};
 use crate::AppState;
 
 /// Audit names of the operations that issue a token when they succeed.
@@ -24,18 +27,31 @@ pub(crate) async fn record(
     request: Request,
     next: Next,
 ) -> Response {
-    let op = request
-        .extensions()
-        .get::<MatchedPath>()
-        .and_then(|m| Operation::find(request.method(), m.as_str()))
-        .filter(|&op| op != Operation::GetActivity);
-    let Some(op) = op else { return next.run(request).await };
+    let matched = request.extensions().get::<MatchedPath>().map(MatchedPath::as_str);
+    let Some(route) = Route::of(request.method(), matched) else {
+        return next.run(request).await;
+    };
+    let in_flight = state.metrics().begin();
     let started = Instant::now();
     let response = next.run(request).await;
+    let elapsed = started.elapsed();
+    drop(in_flight);
     let status = response.status();
-    let audit =
-        response.extensions().get::<AuditOperation>().map(|o| o.0).or(op.spec().audit_name());
+    let audit = match route {
+        Route::Operation(op) => {
+            response.extensions().get::<AuditOperation>().map(|o| o.0).or(op.spec().audit_name())
+        }
+        Route::Other(_) => None,
+    };
     let tokens = u64::from(status.is_success() && audit.is_some_and(|a| ISSUING.contains(&a)));
-    state.activity().record(op.spec().name, status.as_u16(), tokens, started.elapsed());
+    let observation = Observation {
+        route,
+        status,
+        tokens,
+        elapsed,
+        failure: response.extensions().get::<Failure>().copied(),
+    };
+    state.activity().record(route.name(), status.as_u16(), tokens, elapsed);
+    state.metrics().record(&observation);
     response
 }

@@ -10,6 +10,8 @@ mod openapi;
 mod teams_user;
 mod well_known;
 
+pub(crate) use well_known::metrics_router;
+
 use acs_identity_core::hmac::percent_decode;
 use acs_identity_core::ApiVersion;
 use axum::extract::{Request, State};
@@ -35,7 +37,7 @@ pub fn app(state: AppState) -> Router {
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
     let routes = Router::new()
         .without_v07_checks()
-        .merge(well_known::router())
+        .merge(well_known::router(state.http().metrics_on_api && state.metrics().enabled()))
         .merge(openapi::router())
         .merge(console::router())
         .merge(operations(Auth::EndUser, skip))

@@ -111,8 +111,8 @@ async fn resource_and_activity_describe_the_node() {
     assert_eq!(r.json["intervalSeconds"], 5);
     let samples = r.json["samples"].as_array().unwrap();
     let total = |field: &str| samples.iter().map(|x| x[field].as_u64().unwrap()).sum::<u64>();
-    // create, issue, resource; not the activity request itself.
-    assert_eq!(total("requests"), 3, "{}", r.text);
+    // create, issue, resource, JWKS; not the activity request itself.
+    assert_eq!(total("requests"), 4, "{}", r.text);
     assert_eq!(total("tokensIssued"), 1, "{}", r.text);
     assert_eq!(total("errors"), 0, "{}", r.text);
     let by_op = &r.json["byOperation"];
@@ -126,6 +126,8 @@ async fn resource_and_activity_describe_the_node() {
         1
     );
     assert!(by_op.get("get_activity").is_none());
+    let jwks = by_op["jwks"].as_array().unwrap().iter().map(|n| n.as_u64().unwrap()).sum::<u64>();
+    assert_eq!(jwks, 1);
 }
 
 #[tokio::test]

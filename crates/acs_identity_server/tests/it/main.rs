@@ -11,6 +11,7 @@ mod identities;
 mod lifecycle;
 mod limits;
 mod log_secrets;
+mod metrics;
 mod openapi;
 mod operations;
 mod rotation;

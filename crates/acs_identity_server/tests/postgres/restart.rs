@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use acs_identity_store::testing::{admin_url, Cluster};
-use acs_identity_testkit::TestServer;
+use acs_identity_testkit::{TestResponse, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -129,9 +129,9 @@ async fn postgres_restarts_under_load_lose_nothing_acknowledged() {
         let before = out.lock().unwrap().created.len();
         assert!(before > 0, "the writers make progress");
         cluster.stop(mode).await;
-        // While PostgreSQL is down: ACS's 503, quickly, from every route.
+        // While PostgreSQL is down: ACS's 503, quickly, from every route that needs it.
         tokio::time::sleep(Duration::from_millis(2500)).await;
-        let r = node.request(Method::GET, "/healthz").unsigned().send().await;
+        let r = node.request(Method::GET, "/readyz").unsigned().send().await;
         assert_unavailable(&r);
         let probe = Instant::now();
         let r = node.request(Method::POST, "/identities?api-version=2023-10-01").send().await;
@@ -177,4 +177,64 @@ async fn postgres_restarts_under_load_lose_nothing_acknowledged() {
         assert!(*r < RECOVER_WITHIN);
     }
     Arc::try_unwrap(node).expect("sole owner").shutdown().await;
+}
+
+/// Polls `GET /readyz` until it answers `status`; returns the last answer.
+async fn readyz_until(node: &TestServer, status: StatusCode, within: Duration) -> TestResponse {
+    let started = Instant::now();
+    loop {
+        let r = node.request(Method::GET, "/readyz").unsigned().send().await;
+        if r.status == status {
+            return r;
+        }
+        assert!(
+            started.elapsed() < within,
+            "/readyz still {} after {within:?}: {}",
+            r.status,
+            r.text
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_is_503_while_postgres_is_stopped_and_healthz_stays_200() {
+    if admin_url("readyz_is_503_while_postgres_is_stopped_and_healthz_stays_200").is_none() {
+        return;
+    }
+    let cluster = Cluster::start().await;
+    let node = node(&cluster.url("postgres")).await;
+    let r = node.request(Method::GET, "/readyz").unsigned().send().await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json["status"], "ready");
+
+    cluster.stop("fast").await;
+    let r = readyz_until(&node, StatusCode::SERVICE_UNAVAILABLE, FAIL_WITHIN).await;
+    assert_unavailable(&r);
+    // Each answer comes within the readiness timeout (1 s), not the pool's 2 s.
+    let probe = Instant::now();
+    let r = node.request(Method::GET, "/readyz").unsigned().send().await;
+    assert_unavailable(&r);
+    assert!(probe.elapsed() < Duration::from_millis(1800), "503 took {:?}", probe.elapsed());
+    // Liveness does not depend on the store: an orchestrator must not restart the node.
+    let r = node.request(Method::GET, "/healthz").unsigned().send().await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    // A request that needs the store fails with 503, and the metrics count it.
+    let r = node.request(Method::POST, "/identities?api-version=2023-10-01").send().await;
+    assert_unavailable(&r);
+    let metrics = node.request(Method::GET, "/metrics").unsigned().send().await;
+    assert_eq!(metrics.status, StatusCode::OK);
+    let line = metrics
+        .text
+        .lines()
+        .find(|l| l.starts_with("acsid_store_errors_total{kind=\"unavailable\"}"))
+        .unwrap_or_else(|| panic!("no store unavailability counter in {}", metrics.text));
+    let count: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(count >= 1.0, "{line}");
+
+    cluster.start_again().await;
+    let r = readyz_until(&node, StatusCode::OK, RECOVER_WITHIN).await;
+    assert_eq!(r.json["status"], "ready");
+    let r = node.request(Method::POST, "/identities?api-version=2023-10-01").send().await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
 }

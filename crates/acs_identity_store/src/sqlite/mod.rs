@@ -34,6 +34,7 @@ use crate::convert::{
 mod writer;
 
 use crate::transfer::{self, Transfer};
+use crate::StoreMetrics;
 use writer::{Done, Op, Writer};
 
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -78,6 +79,11 @@ impl Columns for SqliteRow {
 impl SqliteStore {
     /// Opens (creating if needed) the database file at `path` and migrates it.
     pub async fn open(path: &Path) -> StoreResult<SqliteStore> {
+        Self::open_observed(path, StoreMetrics::default()).await
+    }
+
+    /// As [`SqliteStore::open`], reporting group commits to `metrics`.
+    pub async fn open_observed(path: &Path, metrics: StoreMetrics) -> StoreResult<SqliteStore> {
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -85,18 +91,27 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        Self::with_options(options, 4).await
+        Self::with_options(options, 4, metrics).await
     }
 
     /// An in-memory database, for tests.
     pub async fn in_memory() -> StoreResult<SqliteStore> {
+        Self::in_memory_observed(StoreMetrics::default()).await
+    }
+
+    /// As [`SqliteStore::in_memory`], reporting group commits to `metrics`.
+    pub async fn in_memory_observed(metrics: StoreMetrics) -> StoreResult<SqliteStore> {
         // A named shared-cache memory database, so the reader pool sees the writer's data.
         let name = format!("file:acsid-{}?mode=memory&cache=shared", Uuid::new_v4());
         let options = SqliteConnectOptions::from_str(&name).map_err(backend)?;
-        Self::with_options(options, 1).await
+        Self::with_options(options, 1, metrics).await
     }
 
-    async fn with_options(options: SqliteConnectOptions, readers: u32) -> StoreResult<SqliteStore> {
+    async fn with_options(
+        options: SqliteConnectOptions,
+        readers: u32,
+        metrics: StoreMetrics,
+    ) -> StoreResult<SqliteStore> {
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
@@ -122,7 +137,7 @@ impl SqliteStore {
             .connect_with(options.read_only(false))
             .await
             .map_err(backend)?;
-        let batch = Writer::spawn(writer.clone());
+        let batch = Writer::spawn(writer.clone(), metrics);
         Ok(SqliteStore { writer, reader, batch })
     }
 

@@ -13,6 +13,7 @@
 //! the cost of a batch of single-row statements.
 
 use std::collections::HashMap;
+use std::time::Instant;
 
 use acs_identity_core::id::UserId;
 use acs_identity_core::store::{
@@ -25,6 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{backend, IDENTITY_COLUMNS};
 use crate::convert::{identity_from_row, to_nanos};
+use crate::StoreMetrics;
 
 /// Most operations committed together.
 const MAX_BATCH: usize = 512;
@@ -83,10 +85,11 @@ fn closed() -> StoreError {
 }
 
 impl Writer {
-    /// Starts the writer task on the write pool.
-    pub(crate) fn spawn(pool: SqlitePool) -> Writer {
+    /// Starts the writer task on the write pool; each committed batch is reported to
+    /// `metrics`.
+    pub(crate) fn spawn(pool: SqlitePool, metrics: StoreMetrics) -> Writer {
         let (jobs, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(pool, rx));
+        tokio::spawn(run(pool, rx, metrics));
         Writer { jobs }
     }
 
@@ -98,7 +101,7 @@ impl Writer {
     }
 }
 
-async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Job>) {
+async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Job>, metrics: StoreMetrics) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let mut conn = match pool.acquire().await {
@@ -111,8 +114,11 @@ async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Job>) {
                 continue;
             }
         };
+        let started = Instant::now();
         match apply_all(&mut conn, &batch).await {
             Ok(results) => {
+                metrics.commit_seconds.record(started.elapsed().as_secs_f64());
+                metrics.commit_batch_size.record(batch.len() as f64);
                 for (job, result) in batch.drain(..).zip(results) {
                     let _ = job.reply.send(Ok(result));
                 }

@@ -1,10 +1,13 @@
 //! Cases outside the conformance table that need no PostgreSQL server: a SQLite file with
-//! a newer schema, and an unreachable PostgreSQL server.
+//! a newer schema, an unreachable PostgreSQL server, and what group commit reports.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use acs_identity_core::store::StoreError;
-use acs_identity_store::{PostgresOptions, PostgresStore, SqliteStore};
+use acs_identity_core::id::UserId;
+use acs_identity_core::store::{IdentityStore, NewIdentity, StoreError};
+use acs_identity_store::{PostgresOptions, PostgresStore, SqliteStore, StoreMetrics};
+use time::OffsetDateTime;
 
 use crate::fixtures::FUTURE_MIGRATION;
 
@@ -36,4 +39,49 @@ async fn postgres_unreachable_server_is_unavailable() {
         .expect_err("no server");
     assert!(matches!(e, StoreError::Unavailable(_)), "{e:?}");
     assert!(started.elapsed() < Duration::from_secs(3), "failed fast: {:?}", started.elapsed());
+}
+
+/// Values a histogram handle was given.
+#[derive(Debug, Default)]
+struct Recorded(Mutex<Vec<f64>>);
+
+impl metrics::HistogramFn for Recorded {
+    fn record(&self, value: f64) {
+        self.0.lock().unwrap().push(value);
+    }
+}
+
+#[tokio::test]
+async fn sqlite_group_commit_reports_batch_sizes_and_commit_times() {
+    let (sizes, times) = (Arc::new(Recorded::default()), Arc::new(Recorded::default()));
+    let metrics = StoreMetrics {
+        commit_batch_size: metrics::Histogram::from_arc(sizes.clone()),
+        commit_seconds: metrics::Histogram::from_arc(times.clone()),
+    };
+    let store = SqliteStore::in_memory_observed(metrics).await.unwrap();
+    let mut creates = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let store = store.clone();
+        creates.spawn(async move {
+            store
+                .create_identity(NewIdentity {
+                    user: UserId::generate(),
+                    custom_id: None,
+                    created_at: OffsetDateTime::UNIX_EPOCH,
+                    token_issued_at: None,
+                })
+                .await
+        });
+    }
+    while let Some(created) = creates.join_next().await {
+        created.unwrap().unwrap();
+    }
+    let sizes = sizes.0.lock().unwrap().clone();
+    let times = times.0.lock().unwrap().clone();
+    // Every write is in exactly one reported batch, and each batch has its commit time.
+    assert_eq!(sizes.iter().sum::<f64>(), 20.0, "{sizes:?}");
+    assert!(sizes.iter().all(|&n| (1.0..=512.0).contains(&n)), "{sizes:?}");
+    assert_eq!(times.len(), sizes.len());
+    assert!(times.iter().all(|t| (0.0..60.0).contains(t)), "{times:?}");
+    store.close().await;
 }

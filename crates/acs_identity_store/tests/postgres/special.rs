@@ -31,7 +31,7 @@ async fn postgres_refuses_a_newer_schema() {
 async fn postgres_pool_size_follows_the_open_options() {
     with_fresh_database("postgres_pool_size_follows_the_open_options", |url| async move {
         let location = StoreLocation::Postgres(DatabaseUrl::new(url));
-        let options = OpenOptions { max_connections: 3 };
+        let options = OpenOptions { max_connections: 3, ..OpenOptions::default() };
         match AnyStore::open_with(&location, options).await.unwrap() {
             AnyStore::Postgres(store) => {
                 assert_eq!(store.pool().options().get_max_connections(), 3);
