@@ -289,3 +289,23 @@ async fn readyz_and_healthz_answer_on_a_working_node() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.json["status"], "ok");
 }
+
+#[tokio::test]
+async fn a_key_regeneration_counts_one_key_reload() {
+    let s = TestServer::start().await;
+    let reloads = |e: &Exposition| e.value("acsid_key_reloads_total", &[]);
+    assert_eq!(reloads(&scrape(&s).await), 0.0);
+    let store = s.inner().state().store();
+    let key = acs_identity_server::state::random_key().unwrap();
+    store.regenerate_access_key(KeyName::Secondary, key).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let n = reloads(&scrape(&s).await);
+        if n > 0.0 {
+            assert_eq!(n, 1.0);
+            break;
+        }
+        assert!(Instant::now() < deadline, "the regenerated key was never loaded");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
