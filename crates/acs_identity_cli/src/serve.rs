@@ -139,6 +139,10 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         tracing::warn!(variable = %var, "unknown configuration variable ignored");
     }
     let server = Server::start(&config).await?;
+    // Listen for signals before announcing readiness: a harness may stop the service as soon
+    // as it has read the ready line, and that must still be a graceful shutdown. (Not before
+    // the start, so a start that hangs, e.g. on a database lock, can still be interrupted.)
+    let stop = shutdown_signal();
     let ready = ready_line(&server);
     if let Some(path) = &config.ready_file {
         write_atomically(path, &format!("{ready}\n"))
@@ -160,7 +164,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     tracing::info!(endpoint = %server.endpoint(), http = ?server.http_addr(), "serving");
-    shutdown_signal().await;
+    stop.await;
     tracing::info!("shutting down: finishing in-flight requests");
     server.shutdown().await;
     for file in endpoint_file.iter().chain(&config.ready_file) {
@@ -262,23 +266,32 @@ fn print_banner(server: &Server, dev: bool) {
     println!("{out}");
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Registers for Ctrl-C (SIGINT) and SIGTERM at once, so a signal that arrives before the
+/// returned future is first polled still stops the service gracefully; the future resolves
+/// on the first of them.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{signal, Signal, SignalKind};
+        async fn received(signal: Option<Signal>) {
+            match signal {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
         }
-    };
+        let interrupt = signal(SignalKind::interrupt()).ok();
+        let terminate = signal(SignalKind::terminate()).ok();
+        async move {
+            tokio::select! {
+                _ = received(interrupt) => {},
+                _ = received(terminate) => {},
+            }
+        }
+    }
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
+    async {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
