@@ -189,6 +189,11 @@ impl TestServer {
         }
     }
 
+    /// Sends a request without a body, signed with the primary key.
+    pub async fn send(&self, method: Method, path_and_query: &str) -> TestResponse {
+        self.request(method, path_and_query).send().await
+    }
+
     /// `POST` a JSON body.
     pub async fn post(&self, path_and_query: &str, body: Value) -> TestResponse {
         self.request(Method::POST, path_and_query).json(&body).send().await

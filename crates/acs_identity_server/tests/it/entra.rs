@@ -90,7 +90,7 @@ async fn bearer_tokens_from_trusted_issuers_call_the_api() {
     r.assert_error(401, "Denied");
     // HMAC keeps working beside it.
     assert_eq!(
-        s.request(Method::POST, "/identities?api-version=2023-10-01").send().await.status,
+        s.send(Method::POST, "/identities?api-version=2023-10-01").await.status,
         StatusCode::CREATED
     );
 }
@@ -336,7 +336,7 @@ async fn teams_extension_assignments_gate_the_exchange() {
         .send()
         .await;
     assert_eq!(r.status, StatusCode::OK);
-    let g = s.request(Method::GET, &assignment).send().await;
+    let g = s.send(Method::GET, &assignment).await;
     assert_eq!(g.json["principalType"], "user");
 
     let r = call(entra.clone()).await;
@@ -362,9 +362,9 @@ async fn teams_extension_assignments_gate_the_exchange() {
         .await
         .assert_error(401, "InvalidAccessToken");
 
-    let r = s.request(Method::DELETE, &assignment).send().await;
+    let r = s.send(Method::DELETE, &assignment).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
-    s.request(Method::GET, &assignment).send().await.assert_error(404, "NotFound");
+    s.send(Method::GET, &assignment).await.assert_error(404, "NotFound");
     call(entra).await.assert_error(403, "Forbidden");
 
     // Validation and versions.
@@ -381,7 +381,7 @@ async fn teams_extension_assignments_gate_the_exchange() {
     r.assert_error(400, "ValidationError");
     let old =
         format!("/access/teamsExtension/tenants/{tenant}/assignments/{oid}?api-version=2023-10-01");
-    s.request(Method::GET, &old).send().await.assert_error(400, "UnsupportedApiVersion");
+    s.send(Method::GET, &old).await.assert_error(400, "UnsupportedApiVersion");
     // Assignment management needs the resource's credentials.
     s.request(Method::GET, &assignment).unsigned().send().await.assert_error(401, "Denied");
 }
@@ -407,7 +407,7 @@ async fn entra_assignments_list_patch_and_exchange() {
     let mut seen = Vec::new();
     let mut url = format!("/access/entra/assignments?{v}&maxpagesize=2");
     loop {
-        let r = s.request(Method::GET, &url).send().await;
+        let r = s.send(Method::GET, &url).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         seen.extend(
             r.json["value"]
@@ -451,8 +451,7 @@ async fn entra_assignments_list_patch_and_exchange() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.json["value"][0]["objectId"], added.as_str());
-    s.request(Method::GET, &format!("/access/entra/assignments/{}?{v}", users[0]))
-        .send()
+    s.send(Method::GET, &format!("/access/entra/assignments/{}?{v}", users[0]))
         .await
         .assert_error(404, "NotFound");
     // A bad entry rejects the whole PATCH.
@@ -463,10 +462,7 @@ async fn entra_assignments_list_patch_and_exchange() {
         .await
         .assert_error(400, "ValidationError");
     assert_eq!(
-        s.request(Method::GET, &format!("/access/entra/assignments/{}?{v}", users[1]))
-            .send()
-            .await
-            .status,
+        s.send(Method::GET, &format!("/access/entra/assignments/{}?{v}", users[1])).await.status,
         StatusCode::OK
     );
 
@@ -508,6 +504,6 @@ async fn entra_assignments_list_patch_and_exchange() {
         .await;
     r.assert_error(403, "Forbidden");
     // Only in the preview.
-    let r = s.request(Method::GET, "/access/entra/assignments?api-version=2025-06-30").send().await;
+    let r = s.send(Method::GET, "/access/entra/assignments?api-version=2025-06-30").await;
     r.assert_error(400, "UnsupportedApiVersion");
 }
