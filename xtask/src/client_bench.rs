@@ -15,16 +15,14 @@
 //! and the clients to CPU 0), `--no-write` (leave BENCHMARKS.md alone), `--no-build` (use the
 //! binaries already built).
 
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use serde_json::Value;
 
-use crate::bench::{command_output, load_average, RunRecord};
+use crate::bench::{command_output, load_average, pinned, read_banner, RunRecord};
 use crate::root;
 
 const BEGIN: &str = "<!-- client-bench:begin -->";
@@ -108,31 +106,15 @@ impl Server {
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_file));
         let mut child = cmd.spawn().with_context(|| format!("cannot start {cmd:?}"))?;
-        let stdout = child.stdout.take().context("no stdout")?;
-        let (tx, rx) = mpsc::channel::<String>();
-        // Reads the banner, then keeps draining stdout so the server never blocks on it.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let _ = tx.send(line);
-            }
-        });
         let (mut http, mut cs) = (None, None);
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while http.is_none() || cs.is_none() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let Ok(line) = rx.recv_timeout(left) else {
-                let _ = child.kill();
-                let _ = child.wait();
-                bail!("the server did not print its banner; see {}", log.display());
-            };
-            let line = line.trim();
+        read_banner(&mut child, Duration::from_secs(120), log, |line| {
             if let Some(v) = line.strip_prefix("plain HTTP at ") {
                 http = Some(v.trim().trim_end_matches('/').to_owned());
             } else if line.starts_with("endpoint=") && line.contains(";accesskey=") {
                 cs = Some(line.to_owned());
             }
-        }
+            http.is_some() && cs.is_some()
+        })?;
         Ok(Server {
             child,
             http: http.unwrap_or_default(),
@@ -152,17 +134,6 @@ impl Drop for Server {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
-    }
-}
-
-fn pinned(cpu: Option<&str>, program: &Path) -> Command {
-    match cpu {
-        Some(cpu) => {
-            let mut c = Command::new("taskset");
-            c.arg("-c").arg(cpu).arg(program);
-            c
-        }
-        None => Command::new(program),
     }
 }
 
@@ -297,11 +268,8 @@ fn table(rows: &[Measured]) -> String {
 pub(crate) fn client_bench(args: &[String]) -> anyhow::Result<()> {
     let opts = parse_options(args)?;
     let root = root();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map(|p| if p.is_absolute() { p } else { root.join(p) })
-        .unwrap_or_else(|| root.join("target"));
+    let cargo = crate::cargo();
+    let target_dir = crate::target_dir(&root);
     if opts.build {
         crate::run(
             Command::new(&cargo)
