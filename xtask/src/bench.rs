@@ -144,6 +144,17 @@ pub(crate) struct RunRecord {
 }
 
 impl RunRecord {
+    /// The start of the run's entry in BENCHMARKS.md: its heading, command and commit.
+    pub(crate) fn heading(&self) -> String {
+        format!(
+            "### Run of {}\n\n- command: `{}`\n- commit: `{}`{}\n",
+            self.date,
+            self.command,
+            self.commit,
+            if self.dirty { " with uncommitted changes in the work tree" } else { "" }
+        )
+    }
+
     /// The record of `cargo xtask <subcommand> <args>` run now in `root`.
     pub(crate) fn now(root: &Path, subcommand: &str, args: &[String]) -> RunRecord {
         let date = command_output(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"]))
@@ -247,15 +258,17 @@ pub(crate) fn load_average() -> String {
         .unwrap_or_else(|_| "unknown".to_owned())
 }
 
-/// Which CPU the server and the load generator run on.
+/// Which CPU the server and the load generator (or client) run on.
 #[derive(Debug, Clone)]
-struct Pinning {
-    server: Option<String>,
-    loadgen: Option<String>,
+pub(crate) struct Pinning {
+    pub(crate) server: Option<String>,
+    pub(crate) loadgen: Option<String>,
 }
 
 impl Pinning {
-    fn detect(wanted: bool, cores: usize) -> Pinning {
+    /// CPU 1 for the server and 0 for the load, when `wanted` and there are two cores and
+    /// `taskset`; else none.
+    pub(crate) fn detect(wanted: bool, cores: usize) -> Pinning {
         let has_taskset = Command::new("taskset")
             .arg("-V")
             .stdout(Stdio::null())
@@ -289,6 +302,25 @@ pub(crate) fn pinned(cpu: Option<&str>, program: &Path) -> Command {
         }
         None => Command::new(program),
     }
+}
+
+/// `bin serve` on `data_dir` (on CPU `cpu`), HTTPS and plain HTTP on free ports of
+/// 127.0.0.1, its log to `log`, its standard output piped for [`read_banner`].
+pub(crate) fn serve_command(
+    bin: &Path,
+    data_dir: &Path,
+    cpu: Option<&str>,
+    log: std::fs::File,
+) -> Command {
+    let mut cmd = pinned(cpu, bin);
+    cmd.arg("serve")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log));
+    cmd
 }
 
 /// Reads the banner of a server just started with its standard output piped: hands each
@@ -350,15 +382,8 @@ impl Server {
             .append(true)
             .open(log)
             .with_context(|| format!("cannot open {}", log.display()))?;
-        let mut cmd = pinned(cpu, bin);
-        cmd.arg("serve")
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(["--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log_file));
+        let mut cmd = serve_command(bin, data_dir, cpu, log_file);
+        cmd.args(extra);
         let t0 = Instant::now();
         let mut child = cmd.spawn().with_context(|| format!("cannot start {cmd:?}"))?;
         let pid = child.id();
@@ -1021,21 +1046,9 @@ fn table(rows: &[Row]) -> String {
 pub(crate) fn bench(args: &[String]) -> anyhow::Result<()> {
     let opts = parse_options(args)?;
     let root = root();
-    let cargo = crate::cargo();
     let target_dir = crate::target_dir(&root);
     if opts.build {
-        crate::run(
-            Command::new(&cargo)
-                .args([
-                    "build",
-                    "--release",
-                    "-p",
-                    "acs_identity_cli",
-                    "-p",
-                    "acs_identity_loadgen",
-                ])
-                .current_dir(&root),
-        )?;
+        crate::build_release(&root, &["-p", "acs_identity_cli", "-p", "acs_identity_loadgen"])?;
     }
     let machine = Machine::detect();
     let pin = Pinning::detect(opts.pin, machine.cores);
@@ -1241,20 +1254,14 @@ pub(crate) fn bench(args: &[String]) -> anyhow::Result<()> {
     let load_after = load_average();
 
     // The record.
-    let RunRecord { date, commit, dirty, command } = RunRecord::now(&root, "bench", args);
+    let record = RunRecord::now(&root, "bench", args);
     let transport = if opts.https {
         "HTTPS (rustls, keep-alive) to the `--listen` port"
     } else {
         "plain HTTP/1.1 keep-alive to the `--http-listen` port (no TLS cost on either side)"
     };
     let table = table(&rows);
-    let mut out = String::new();
-    out.push_str(&format!("### Run of {date}\n\n"));
-    out.push_str(&format!("- command: `{command}`\n"));
-    out.push_str(&format!(
-        "- commit: `{commit}`{}\n",
-        if dirty { " with uncommitted changes in the work tree" } else { "" }
-    ));
+    let mut out = record.heading();
     out.push_str(&format!(
         "- machine: {} cores, {}, {} RAM, Linux {}, {}\n",
         machine.cores, machine.cpu, machine.memory, machine.kernel, machine.rustc

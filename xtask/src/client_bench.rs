@@ -22,7 +22,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use serde_json::Value;
 
-use crate::bench::{command_output, load_average, pinned, read_banner, RunRecord};
+use crate::bench::{
+    command_output, load_average, pinned, read_banner, serve_command, Pinning, RunRecord,
+};
 use crate::root;
 
 const BEGIN: &str = "<!-- client-bench:begin -->";
@@ -97,14 +99,7 @@ impl Server {
         std::fs::create_dir_all(data_dir)?;
         let log_file = std::fs::File::create(log)
             .with_context(|| format!("cannot create {}", log.display()))?;
-        let mut cmd = pinned(cpu, bin);
-        cmd.arg("serve")
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(["--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log_file));
+        let mut cmd = serve_command(bin, data_dir, cpu, log_file);
         let mut child = cmd.spawn().with_context(|| format!("cannot start {cmd:?}"))?;
         let (mut http, mut cs) = (None, None);
         read_banner(&mut child, Duration::from_secs(120), log, |line| {
@@ -268,33 +263,17 @@ fn table(rows: &[Measured]) -> String {
 pub(crate) fn client_bench(args: &[String]) -> anyhow::Result<()> {
     let opts = parse_options(args)?;
     let root = root();
-    let cargo = crate::cargo();
     let target_dir = crate::target_dir(&root);
     if opts.build {
-        crate::run(
-            Command::new(&cargo)
-                .args(["build", "--release", "-p", "acs_identity_cli"])
-                .current_dir(&root),
-        )?;
-        crate::run(
-            Command::new(&cargo)
-                .args(["build", "--release", "-p", "acs_identity", "--example", "cpu_per_call"])
-                .current_dir(&root),
-        )?;
+        crate::build_release(&root, &["-p", "acs_identity_cli"])?;
+        crate::build_release(&root, &["-p", "acs_identity", "--example", "cpu_per_call"])?;
     }
     let compat = crate::compat_setup()?;
     let server_bin = target_dir.join("release/acs-identity");
     let rust_bin = target_dir.join("release/examples/cpu_per_call");
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let pin = opts.pin
-        && cores >= 2
-        && Command::new("taskset")
-            .arg("-V")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok();
-    let (server_cpu, client_cpu) = if pin { (Some("1"), Some("0")) } else { (None, None) };
+    let pin = Pinning::detect(opts.pin, cores);
+    let (server_cpu, client_cpu) = (pin.server.as_deref(), pin.loadgen.as_deref());
 
     let scratch =
         std::env::temp_dir().join(format!("acs-identity-client-bench-{}", std::process::id()));
@@ -387,7 +366,7 @@ pub(crate) fn client_bench(args: &[String]) -> anyhow::Result<()> {
     result?;
     let load_after = load_average();
 
-    let RunRecord { date, commit, dirty, command } = RunRecord::now(&root, "client-bench", args);
+    let record = RunRecord::now(&root, "client-bench", args);
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .unwrap_or_default()
         .lines()
@@ -402,13 +381,7 @@ pub(crate) fn client_bench(args: &[String]) -> anyhow::Result<()> {
         .unwrap_or_default();
     let rustc = command_output(Command::new("rustc").arg("--version")).unwrap_or_default();
 
-    let mut out = String::new();
-    out.push_str(&format!("### Run of {date}\n\n"));
-    out.push_str(&format!("- command: `{command}`\n"));
-    out.push_str(&format!(
-        "- commit: `{commit}`{}\n",
-        if dirty { " with uncommitted changes in the work tree" } else { "" }
-    ));
+    let mut out = record.heading();
     out.push_str(&format!("- machine: {cores} cores, {cpu}, Linux {kernel}, {rustc}\n"));
     out.push_str(&format!(
         "- protocol: per client, {} warm-up pairs, then {} sequential `create_user` + `get_token([\"chat\"])` \
@@ -423,7 +396,11 @@ pub(crate) fn client_bench(args: &[String]) -> anyhow::Result<()> {
     );
     out.push_str(&format!(
         "- pinning: {}\n",
-        if pin { "server on CPU 1, each client on CPU 0 (`taskset -c`)" } else { "none" }
+        if pin.server.is_some() {
+            "server on CPU 1, each client on CPU 0 (`taskset -c`)"
+        } else {
+            "none"
+        }
     ));
     out.push_str(&format!(
         "- load average (1, 5, 15 min) before: {load_before}; after: {load_after}{}\n",

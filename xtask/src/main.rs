@@ -62,6 +62,11 @@ fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
 }
 
+/// `cargo build --release <args>` in the workspace.
+fn build_release(root: &Path, args: &[&str]) -> anyhow::Result<()> {
+    run(Command::new(cargo()).args(["build", "--release"]).args(args).current_dir(root))
+}
+
 /// The workspace's target directory: `CARGO_TARGET_DIR` (relative to the workspace root) or
 /// `target/`.
 fn target_dir(root: &Path) -> PathBuf {
