@@ -61,6 +61,12 @@ impl TestServer {
         Self::start_with(move |c| c.entra.issuers.push(trusted), Arc::new(SystemClock)).await
     }
 
+    /// A node on the PostgreSQL database at `url`, with the system clock.
+    pub async fn start_on_database(url: &str) -> TestServer {
+        let url = acs_identity_store::DatabaseUrl::new(url);
+        Self::start_with(move |c| c.database_url = Some(url), Arc::new(SystemClock)).await
+    }
+
     /// Starts a service after `tweak` adjusted its configuration, with `clock`.
     pub async fn start_with(tweak: impl FnOnce(&mut Config), clock: Arc<dyn Clock>) -> TestServer {
         capture_logs();
@@ -208,17 +214,22 @@ impl TestServer {
 
     /// Issues a token for `raw_id` with scope `chat`.
     pub async fn issue_token(&self, raw_id: &str) -> String {
-        let r = self
-            .post(
-                &format!(
-                    "/identities/{}/:issueAccessToken?api-version=2023-10-01",
-                    encode_id(raw_id)
-                ),
-                serde_json::json!({"scopes": ["chat"]}),
-            )
-            .await;
+        let r = self.post(&issue_path(raw_id), serde_json::json!({"scopes": ["chat"]})).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         r.json["token"].as_str().expect("token").to_owned()
+    }
+
+    /// Checks that nothing acknowledged was lost: every user of `created` is still issued a
+    /// token, and every token of `revoked` (with its user) is still revoked.
+    pub async fn assert_kept(&self, created: &[String], revoked: &[(String, String)]) {
+        for id in created {
+            let r = self.post(&issue_path(id), serde_json::json!({"scopes": ["voip"]})).await;
+            assert_eq!(r.status, StatusCode::OK, "user {id} lost: {}", r.text);
+        }
+        for (id, token) in revoked {
+            let v = self.validate(token).await;
+            assert_eq!(v["reason"], "revoked", "revoke of {id} lost: {v}");
+        }
     }
 
     /// Asks the validation endpoint about `token`.
@@ -264,6 +275,16 @@ fn capture_logs() {
             .finish();
         let _ = tracing::subscriber::set_global_default(subscriber);
     });
+}
+
+/// `POST /identities/{id}/:issueAccessToken` with api-version 2023-10-01.
+pub fn issue_path(raw_id: &str) -> String {
+    format!("/identities/{}/:issueAccessToken?api-version=2023-10-01", encode_id(raw_id))
+}
+
+/// `POST /identities/{id}/:revokeAccessTokens` with api-version 2023-10-01.
+pub fn revoke_path(raw_id: &str) -> String {
+    format!("/identities/{}/:revokeAccessTokens?api-version=2023-10-01", encode_id(raw_id))
 }
 
 /// Percent-encodes a raw id for a path segment as the Python and JS SDKs do (`:` → `%3A`).

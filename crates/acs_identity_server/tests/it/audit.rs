@@ -4,7 +4,6 @@
 use acs_identity_core::clock::Clock as _;
 use std::sync::Arc;
 
-use acs_identity_core::hmac::KeyName;
 use acs_identity_core::time_format::parse_rfc3339;
 use acs_identity_core::SystemClock;
 use acs_identity_server::audit::AuditDestination;
@@ -103,11 +102,7 @@ async fn every_state_changing_request_is_audited_without_secrets() {
     .await;
     let started = SystemClock.now();
     let mut signer = Signer::new(&s);
-    let primary = s.key(KeyName::Primary);
-    let secondary = s.key(KeyName::Secondary);
-    signer.secrets.add("primary key", &primary);
-    signer.secrets.add("secondary key", &secondary);
-    signer.secrets.add("connection string", &s.connection_string());
+    let (primary, secondary) = signer.keys.clone();
     let mut expect = Expectations::default();
     let (v23, vpre, v25) =
         ("api-version=2023-10-01", "api-version=2025-03-02-preview", "api-version=2025-06-30");
@@ -355,11 +350,7 @@ async fn every_state_changing_request_is_audited_without_secrets() {
         assert!(!text.contains(secret.as_str()), "{label} appears in the audit log:\n{text}");
     }
     assert!(!text.contains("eyJ"), "something JWT-shaped appears in the audit log:\n{text}");
-    eprintln!(
-        "audit: {} lines checked, {} secrets searched for",
-        lines.len(),
-        secrets.0.len()
-    );
+    eprintln!("audit: {} lines checked, {} secrets searched for", lines.len(), secrets.0.len());
 }
 
 #[tokio::test]

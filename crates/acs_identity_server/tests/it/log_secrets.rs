@@ -73,15 +73,22 @@ impl Secrets {
 }
 
 /// Signs requests here with a given key, so that every signature sent is known: each one
-/// joins `secrets`.
+/// joins `secrets`, which starts with the server's access keys and connection string.
 pub(crate) struct Signer<'a> {
     server: &'a TestServer,
     pub(crate) secrets: Secrets,
+    /// The server's primary and secondary access keys, base64.
+    pub(crate) keys: (String, String),
 }
 
 impl<'a> Signer<'a> {
     pub(crate) fn new(server: &'a TestServer) -> Self {
-        Self { server, secrets: Secrets::default() }
+        let keys = (server.key(KeyName::Primary), server.key(KeyName::Secondary));
+        let mut secrets = Secrets::default();
+        secrets.add("primary key", &keys.0);
+        secrets.add("secondary key", &keys.1);
+        secrets.add("connection string", &server.connection_string());
+        Self { server, secrets, keys }
     }
 
     /// A request whose HMAC headers are computed here with `key_b64`.
@@ -170,11 +177,7 @@ async fn no_key_signature_or_token_reaches_the_logs() {
     let cfg = issuer.config_file();
     let s = TestServer::start_with(move |c| c.entra.issuers.push(cfg), Arc::new(SystemClock)).await;
     let mut signer = Signer::new(&s);
-    let primary = s.key(KeyName::Primary);
-    let secondary = s.key(KeyName::Secondary);
-    signer.secrets.add("primary key", &primary);
-    signer.secrets.add("secondary key", &secondary);
-    signer.secrets.add("connection string", &s.connection_string());
+    let (primary, secondary) = signer.keys.clone();
 
     // Create with either key, and create-with-token.
     let r =

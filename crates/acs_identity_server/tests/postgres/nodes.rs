@@ -184,32 +184,35 @@ async fn cross_node_trials(a: Arc<TestServer>, b: Arc<TestServer>, change: Chang
     all
 }
 
+/// Two nodes on a fresh database of `test`: `change` on A, seen by the next request to B,
+/// over every trial; reported as `label`.
+async fn change_seen_by_the_other_node(test: &str, change: Change, label: &'static str) {
+    with_fresh_database(test, move |url| async move {
+        let a = Arc::new(node(&url).await);
+        let b = Arc::new(node(&url).await);
+        let started = Instant::now();
+        let trials = cross_node_trials(a.clone(), b.clone(), change).await;
+        report(label, &trials, started.elapsed());
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoke_on_one_node_is_seen_by_the_next_request_to_another() {
-    with_fresh_database(
+    change_seen_by_the_other_node(
         "a_revoke_on_one_node_is_seen_by_the_next_request_to_another",
-        |url| async move {
-            let a = Arc::new(node(&url).await);
-            let b = Arc::new(node(&url).await);
-            let started = Instant::now();
-            let trials = cross_node_trials(a.clone(), b.clone(), Change::Revoke).await;
-            report("revoke", &trials, started.elapsed());
-        },
+        Change::Revoke,
+        "revoke",
     )
     .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delete_on_one_node_is_seen_by_the_next_request_to_another() {
-    with_fresh_database(
+    change_seen_by_the_other_node(
         "a_delete_on_one_node_is_seen_by_the_next_request_to_another",
-        |url| async move {
-            let a = Arc::new(node(&url).await);
-            let b = Arc::new(node(&url).await);
-            let started = Instant::now();
-            let trials = cross_node_trials(a.clone(), b.clone(), Change::Delete).await;
-            report("delete", &trials, started.elapsed());
-        },
+        Change::Delete,
+        "delete",
     )
     .await;
 }

@@ -1,25 +1,15 @@
 //! Starting nodes on a database, and the few requests the tests repeat.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use acs_identity_core::SystemClock;
-use acs_identity_store::DatabaseUrl;
 use acs_identity_testkit::{encode_id, TestResponse, TestServer};
 use reqwest::{Method, StatusCode};
 
+pub(crate) use acs_identity_testkit::{issue_path, revoke_path};
+
 /// A service node on the PostgreSQL database at `url`, on its own ephemeral ports.
 pub(crate) async fn node(url: &str) -> TestServer {
-    let url = DatabaseUrl::new(url);
-    TestServer::start_with(move |c| c.database_url = Some(url), Arc::new(SystemClock)).await
-}
-
-pub(crate) fn issue_path(id: &str) -> String {
-    format!("/identities/{}/:issueAccessToken?api-version=2023-10-01", encode_id(id))
-}
-
-pub(crate) fn revoke_path(id: &str) -> String {
-    format!("/identities/{}/:revokeAccessTokens?api-version=2023-10-01", encode_id(id))
+    TestServer::start_on_database(url).await
 }
 
 pub(crate) fn identity_path(id: &str, version: &str) -> String {
@@ -28,13 +18,13 @@ pub(crate) fn identity_path(id: &str, version: &str) -> String {
 
 /// `POST …/:revokeAccessTokens`, expecting 204.
 pub(crate) async fn revoke(node: &TestServer, id: &str) {
-    let r = node.request(Method::POST, &revoke_path(id)).send().await;
+    let r = node.send(Method::POST, &revoke_path(id)).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
 }
 
 /// `DELETE /identities/{id}`, expecting 204.
 pub(crate) async fn delete(node: &TestServer, id: &str) {
-    let r = node.request(Method::DELETE, &identity_path(id, "2023-10-01")).send().await;
+    let r = node.send(Method::DELETE, &identity_path(id, "2023-10-01")).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
 }
 
