@@ -10,6 +10,8 @@ import { before, describe, test } from "node:test";
 
 import { CommunicationIdentityClient } from "@azure/communication-identity";
 
+import { assertCreatesDistinctUsers, assertUser, nowS } from "./support.mjs";
+
 // An identity of some other resource.
 const FOREIGN_USER = {
   communicationUserId:
@@ -39,15 +41,6 @@ function jwtPart(token, index) {
   const parts = token.split(".");
   assert.equal(parts.length, 3, `not a JWS compact token: ${token}`);
   return JSON.parse(Buffer.from(parts[index], "base64url").toString("utf8"));
-}
-
-function nowS() {
-  return Date.now() / 1000;
-}
-
-function assertUser(user) {
-  assert.equal(typeof user.communicationUserId, "string");
-  assert.match(user.communicationUserId, /^8:acs:/);
 }
 
 /** Checks a token issued between `beforeS` and `afterS` (epoch seconds). */
@@ -97,11 +90,7 @@ describe("CommunicationIdentityClient", () => {
   });
 
   test("createUser returns distinct ACS users", async () => {
-    const first = await client.createUser();
-    const second = await client.createUser();
-    assertUser(first);
-    assertUser(second);
-    assert.notEqual(first.communicationUserId, second.communicationUserId);
+    await assertCreatesDistinctUsers(client);
   });
 
   for (const scopes of SCOPE_SETS) {

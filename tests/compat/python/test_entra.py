@@ -204,12 +204,19 @@ def test_entra_full_lifecycle(entra_client, entra_credential, hmac_client):
     assert_asked_for_api_scope(entra_credential)
 
 
-def test_entra_wrong_audience_is_401(endpoint):
-    credential = StaticTokenCredential(env("ACS_ENTRA_API_TOKEN_WRONG_AUDIENCE"))
+def _refused(endpoint, token_variable, call):
+    """Calls `call(client)`, the client on the Entra token in `token_variable`, which must fail.
+
+    Returns the service's error and the credential."""
+    credential = StaticTokenCredential(env(token_variable))
     client = CommunicationIdentityClient(endpoint, credential)
     with pytest.raises(HttpResponseError) as excinfo:
-        client.create_user()
-    err = excinfo.value
+        call(client)
+    return excinfo.value, credential
+
+
+def test_entra_wrong_audience_is_401(endpoint):
+    err, credential = _refused(endpoint, "ACS_ENTRA_API_TOKEN_WRONG_AUDIENCE", lambda c: c.create_user())
     assert err.status_code == 401, f"status {err.status_code}: {err.message}"
     assert err.error is not None and err.error.code, err.message
     assert_asked_for_api_scope(credential)
@@ -218,20 +225,14 @@ def test_entra_wrong_audience_is_401(endpoint):
 def test_entra_teams_token_is_not_an_api_token(endpoint):
     # A Teams user's token (audience auth.msft.communication.azure.com) must not open the
     # Identity API itself.
-    credential = StaticTokenCredential(env("ACS_TEAMS_TOKEN"))
-    client = CommunicationIdentityClient(endpoint, credential)
-    with pytest.raises(HttpResponseError) as excinfo:
-        client.create_user()
-    assert excinfo.value.status_code == 401
+    err, _ = _refused(endpoint, "ACS_TEAMS_TOKEN", lambda c: c.create_user())
+    assert err.status_code == 401
 
 
 def test_entra_forged_api_token_is_401(endpoint):
     # Right issuer, audience and key id, signed by a key the issuer does not publish.
-    credential = StaticTokenCredential(env("ACS_ENTRA_API_TOKEN_FORGED"))
-    client = CommunicationIdentityClient(endpoint, credential)
-    with pytest.raises(HttpResponseError) as excinfo:
-        client.create_user_and_token(["chat"])
-    assert excinfo.value.status_code == 401
+    err, _ = _refused(endpoint, "ACS_ENTRA_API_TOKEN_FORGED", lambda c: c.create_user_and_token(["chat"]))
+    assert err.status_code == 401
 
 
 def test_entra_bearer_refused_over_plain_http_by_the_sdk():
