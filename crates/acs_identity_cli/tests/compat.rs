@@ -47,13 +47,7 @@ impl Server {
         // Only the flags configure this server: `command` drops every `ACSID_*` variable of
         // the caller (including `ACSID_COMPAT_PYTHON`, which is meant for this harness).
         let (child, banner) = support::spawn_serve(
-            support::command()
-                .arg("serve")
-                .arg("--data-dir")
-                .arg(data_dir.path())
-                .args(["--listen", "127.0.0.1:0"])
-                .args(extra_args)
-                .stderr(Stdio::from(stderr)),
+            support::serve_command(data_dir.path()).args(extra_args).stderr(Stdio::from(stderr)),
         );
         let mut server = Server {
             child: Some(child),
@@ -188,12 +182,7 @@ const TEAMS_SCP: &str = "Teams.ManageCalls Teams.ManageChats";
 
 impl Entra {
     fn start(jwks: Jwks) -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("tokio runtime for the test issuer");
-        let issuer = runtime.block_on(TestIssuer::start());
+        let (runtime, issuer) = support::test_issuer();
 
         // An application calling the Identity API (client credentials: no `scp`).
         let api_app = uuid_like();

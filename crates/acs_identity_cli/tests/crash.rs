@@ -47,11 +47,7 @@ const SCHEDULING_ALLOWANCE: Duration = Duration::from_millis(300);
 /// `acs-identity serve` on `data_dir`, with a clean environment.
 fn serve(data_dir: &Path) -> (Child, String, String) {
     let (child, banner) = support::spawn_serve(
-        support::command()
-            .arg("serve")
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(["--listen", "127.0.0.1:0"])
+        support::serve_command(data_dir)
             .env("ACSID_LAST_TOKEN_FLUSH_MS", FLUSH_MS.to_string())
             .stderr(Stdio::null()),
     );
