@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use acs_identity_core::SystemClock;
 use acs_identity_testkit::issuer::{API_AUDIENCE, TEAMS_AUDIENCE};
-use acs_identity_testkit::{jwt_payload, uuid_like, TestIssuer, TestServer};
+use acs_identity_testkit::{jwt_payload, uuid_like, TestIssuer, TestResponse, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use time::Duration;
@@ -20,6 +20,15 @@ fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
 
+/// `POST /identities` with `token` as the bearer token instead of a signature.
+async fn create_with_bearer(s: &TestServer, token: &str) -> TestResponse {
+    s.request(Method::POST, "/identities?api-version=2023-10-01")
+        .unsigned()
+        .header("authorization", &bearer(token))
+        .send()
+        .await
+}
+
 #[tokio::test]
 async fn bearer_tokens_from_trusted_issuers_call_the_api() {
     let issuer = TestIssuer::start().await;
@@ -27,22 +36,12 @@ async fn bearer_tokens_from_trusted_issuers_call_the_api() {
     let s = server_trusting(&issuer, true).await;
     let app = uuid_like();
     let good = issuer.mint(&issuer.claims(API_AUDIENCE, &uuid_like(), &app, "user_impersonation"));
-    let r = s
-        .request(Method::POST, "/identities?api-version=2023-10-01")
-        .unsigned()
-        .header("authorization", &bearer(&good))
-        .send()
-        .await;
+    let r = create_with_bearer(&s, &good).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     // The resource URI with a trailing slash and the first-party app id are Entra's other audiences.
     for aud in ["https://communication.azure.com/", "1fd5118e-2576-4263-8130-9503064c837a"] {
         let t = issuer.mint(&issuer.claims(aud, &uuid_like(), &app, ""));
-        let r = s
-            .request(Method::POST, "/identities?api-version=2023-10-01")
-            .unsigned()
-            .header("authorization", &bearer(&t))
-            .send()
-            .await;
+        let r = create_with_bearer(&s, &t).await;
         assert_eq!(r.status, StatusCode::CREATED, "{aud}: {}", r.text);
     }
 
@@ -66,12 +65,7 @@ async fn bearer_tokens_from_trusted_issuers_call_the_api() {
         ("empty", String::new()),
     ];
     for (name, token) in cases {
-        let r = s
-            .request(Method::POST, "/identities?api-version=2023-10-01")
-            .unsigned()
-            .header("authorization", &bearer(&token))
-            .send()
-            .await;
+        let r = create_with_bearer(&s, &token).await;
         r.assert_error(401, "Denied");
         assert!(
             r.header("www-authenticate").is_some_and(|w| w.contains("Bearer")),
@@ -103,30 +97,15 @@ async fn unknown_key_ids_refresh_the_jwks_and_files_work() {
     let claims = issuer.claims(API_AUDIENCE, &uuid_like(), &uuid_like(), "");
     let before = issuer.mint(&claims);
     for s in [&by_url, &by_file] {
-        let r = s
-            .request(Method::POST, "/identities?api-version=2023-10-01")
-            .unsigned()
-            .header("authorization", &bearer(&before))
-            .send()
-            .await;
+        let r = create_with_bearer(s, &before).await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     }
     issuer.rotate();
     let after = issuer.mint(&claims);
-    let r = by_url
-        .request(Method::POST, "/identities?api-version=2023-10-01")
-        .unsigned()
-        .header("authorization", &bearer(&after))
-        .send()
-        .await;
+    let r = create_with_bearer(&by_url, &after).await;
     assert_eq!(r.status, StatusCode::CREATED, "refetched: {}", r.text);
     // The file still has only the old key.
-    let r = by_file
-        .request(Method::POST, "/identities?api-version=2023-10-01")
-        .unsigned()
-        .header("authorization", &bearer(&after))
-        .send()
-        .await;
+    let r = create_with_bearer(&by_file, &after).await;
     r.assert_error(401, "Denied");
 }
 
@@ -146,19 +125,9 @@ async fn allow_lists_limit_bearer_callers() {
     .await;
     let ok = issuer.mint(&issuer.claims(API_AUDIENCE, &uuid_like(), &allowed, ""));
     let other = issuer.mint(&issuer.claims(API_AUDIENCE, &uuid_like(), &uuid_like(), ""));
-    let r = s
-        .request(Method::POST, "/identities?api-version=2023-10-01")
-        .unsigned()
-        .header("authorization", &bearer(&ok))
-        .send()
-        .await;
+    let r = create_with_bearer(&s, &ok).await;
     assert_eq!(r.status, StatusCode::CREATED);
-    let r = s
-        .request(Method::POST, "/identities?api-version=2023-10-01")
-        .unsigned()
-        .header("authorization", &bearer(&other))
-        .send()
-        .await;
+    let r = create_with_bearer(&s, &other).await;
     r.assert_error(401, "Denied");
 }
 
