@@ -219,6 +219,18 @@ impl TestServer {
         r.json["token"].as_str().expect("token").to_owned()
     }
 
+    /// Revokes the tokens of `raw_id`, expecting 204.
+    pub async fn revoke(&self, raw_id: &str) {
+        let r = self.send(Method::POST, &revoke_path(raw_id)).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    }
+
+    /// Deletes `raw_id`, expecting 204.
+    pub async fn delete(&self, raw_id: &str) {
+        let r = self.send(Method::DELETE, &identity_path(raw_id, "2023-10-01")).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    }
+
     /// Checks that nothing acknowledged was lost: every user of `created` is still issued a
     /// token, and every token of `revoked` (with its user) is still revoked.
     pub async fn assert_kept(&self, created: &[String], revoked: &[(String, String)]) {
@@ -285,6 +297,11 @@ pub fn issue_path(raw_id: &str) -> String {
 /// `POST /identities/{id}/:revokeAccessTokens` with api-version 2023-10-01.
 pub fn revoke_path(raw_id: &str) -> String {
     format!("/identities/{}/:revokeAccessTokens?api-version=2023-10-01", encode_id(raw_id))
+}
+
+/// `/identities/{id}` with `api_version`.
+pub fn identity_path(raw_id: &str, api_version: &str) -> String {
+    format!("/identities/{}?api-version={api_version}", encode_id(raw_id))
 }
 
 /// Percent-encodes a raw id for a path segment as the Python and JS SDKs do (`:` → `%3A`).

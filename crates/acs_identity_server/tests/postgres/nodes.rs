@@ -10,7 +10,7 @@ use acs_identity_testkit::TestServer;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::support::{delete, identity_path, node, revoke, summary};
+use crate::support::{identity_path, node, summary};
 
 /// Trials per cross-node test.
 const TRIALS: usize = 1000;
@@ -84,7 +84,7 @@ async fn a_user_created_on_one_node_is_usable_on_another() {
         }
 
         // Deleted on B: gone on A, and its custom id maps to a new user.
-        delete(&b, &id).await;
+        b.delete(&id).await;
         let r = a.request(Method::GET, &identity_path(&id, preview)).send().await;
         r.assert_error(404, "IdentityNotFound");
         let r = a
@@ -148,8 +148,8 @@ async fn cross_node_trials(a: Arc<TestServer>, b: Arc<TestServer>, change: Chang
                 let before = b.validate(&token).await;
                 assert_eq!(before["valid"], true, "trial {trial}: {before}");
                 match change {
-                    Change::Revoke => revoke(&a, &user).await,
-                    Change::Delete => delete(&a, &user).await,
+                    Change::Revoke => a.revoke(&user).await,
+                    Change::Delete => a.delete(&user).await,
                 }
                 let acknowledged = Instant::now();
                 let expected = match change {
@@ -239,7 +239,7 @@ async fn a_token_issued_on_any_node_after_a_revoke_carries_its_generation() {
                 }));
             }
             for round in 1..=200u64 {
-                revoke(&a, &user).await;
+                a.revoke(&user).await;
                 for n in [&a, &b] {
                     let token = n.issue_token(&user).await;
                     let gen = acs_identity_testkit::jwt_payload(&token)["gen"].as_u64();

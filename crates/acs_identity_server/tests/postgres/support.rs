@@ -2,30 +2,13 @@
 
 use std::time::Duration;
 
-use acs_identity_testkit::{encode_id, TestResponse, TestServer};
-use reqwest::{Method, StatusCode};
+use acs_identity_testkit::{TestResponse, TestServer};
 
-pub(crate) use acs_identity_testkit::{issue_path, revoke_path};
+pub(crate) use acs_identity_testkit::{identity_path, issue_path, revoke_path};
 
 /// A service node on the PostgreSQL database at `url`, on its own ephemeral ports.
 pub(crate) async fn node(url: &str) -> TestServer {
     TestServer::start_on_database(url).await
-}
-
-pub(crate) fn identity_path(id: &str, version: &str) -> String {
-    format!("/identities/{}?api-version={version}", encode_id(id))
-}
-
-/// `POST …/:revokeAccessTokens`, expecting 204.
-pub(crate) async fn revoke(node: &TestServer, id: &str) {
-    let r = node.send(Method::POST, &revoke_path(id)).await;
-    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
-}
-
-/// `DELETE /identities/{id}`, expecting 204.
-pub(crate) async fn delete(node: &TestServer, id: &str) {
-    let r = node.send(Method::DELETE, &identity_path(id, "2023-10-01")).await;
-    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
 }
 
 /// Asserts ACS's 503: the error envelope, `ServiceUnavailable`, and `Retry-After`.
