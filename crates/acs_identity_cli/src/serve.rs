@@ -30,6 +30,11 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "ADDR")]
     #[serde(skip_serializing_if = "Option::is_none")]
     http_listen: Option<SocketAddr>,
+    /// Run the built-in Entra ID authority on this HTTPS address; the service trusts its
+    /// tokens [env: ACSID_ENTRA_LISTEN].
+    #[arg(long, value_name = "ADDR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    entra_listen: Option<SocketAddr>,
     /// Serve this certificate chain (PEM) instead of the development certificate.
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -162,6 +167,7 @@ fn ready_line(server: &Server) -> String {
         "httpEndpoint": server.http_endpoint(),
         "connectionString": server.connection_string(),
         "caFile": ca,
+        "entra": server.entra_authority().map(|a| a.ready_info()),
         "pid": std::process::id(),
     })
     .to_string()
@@ -225,6 +231,20 @@ fn print_banner(server: &Server, dev: bool) {
         "\n  export COMMUNICATION_SERVICES_CONNECTION_STRING=\"{}\"\n",
         server.connection_string()
     ));
+    if let Some(authority) = server.entra_authority() {
+        let info = authority.ready_info();
+        let text = |k: &str| info[k].as_str().unwrap_or_default().to_owned();
+        out.push_str(&format!(
+            "\nEntra ID authority at {} (DefaultAzureCredential without instance discovery):\n",
+            authority.base()
+        ));
+        out.push_str(&format!("  export AZURE_AUTHORITY_HOST={}\n", authority.base()));
+        out.push_str(&format!("  export AZURE_TENANT_ID={}\n", text("tenantId")));
+        out.push_str(&format!("  export AZURE_CLIENT_ID={}\n", text("clientId")));
+        if dev {
+            out.push_str(&format!("  export AZURE_CLIENT_SECRET={}\n", text("clientSecret")));
+        }
+    }
     println!("{out}");
 }
 
