@@ -13,17 +13,11 @@ Expected behaviour is that of Azure Communication Services (shared/WIRE.md §3.5
 """
 
 import asyncio
-import base64
-import json
-import os
 import time
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
-from azure.communication.identity import (
-    CommunicationIdentityClient,
-    CommunicationUserIdentifier,
-)
+from azure.communication.identity import CommunicationIdentityClient
 from azure.communication.identity._shared.utils import create_access_token
 from azure.communication.identity.aio import (
     CommunicationIdentityClient as AsyncCommunicationIdentityClient,
@@ -31,27 +25,12 @@ from azure.communication.identity.aio import (
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import HttpResponseError
 
+from support import CLOCK_SLACK_S, assert_user, env, jwt_payload, parse_expires_on
+
 # The scope every SDK asks a TokenCredential for (note the double slash).
 API_SCOPE = "https://communication.azure.com//.default"
 
-# Slack between the test's clock reading and the service's issue time.
-CLOCK_SLACK_S = 60
-
 INVALID_ACCESS_TOKEN = "Provided access token is not valid."
-
-
-def env(name):
-    value = os.environ.get(name)
-    if not value:
-        pytest.fail(f"{name} is not set (run through crates/acs_identity_cli/tests/compat.rs)")
-    return value
-
-
-def jwt_payload(token):
-    parts = token.split(".")
-    assert len(parts) == 3, f"not a JWS compact token: {token!r}"
-    segment = parts[1]
-    return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
 
 
 def expires_at(token):
@@ -95,19 +74,6 @@ def assert_asked_for_api_scope(credential):
     assert credential.requests, "the SDK never asked the credential for a token"
     for scopes in credential.requests:
         assert scopes == (API_SCOPE,), scopes
-
-
-def assert_user(user):
-    assert isinstance(user, CommunicationUserIdentifier)
-    assert user.raw_id.startswith("8:acs:"), user.raw_id
-
-
-def parse_expires_on(value):
-    # The Python SDK hands back the service's string unchanged (an SDK quirk).
-    assert isinstance(value, str), f"expires_on is {type(value).__name__}: {value!r}"
-    parsed = datetime.fromisoformat(value)
-    assert parsed.tzinfo is not None, f"expires_on has no UTC offset: {value!r}"
-    return parsed.timestamp()
 
 
 def assert_acs_token(user, access_token, scopes, minutes, before, after):
