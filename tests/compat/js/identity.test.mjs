@@ -6,6 +6,7 @@
 // (see shared/WIRE.md). Run with `node --test tests/compat/js/`.
 
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { before, describe, test } from "node:test";
 
 import { CommunicationIdentityClient } from "@azure/communication-identity";
@@ -18,15 +19,8 @@ const FOREIGN_USER = {
     "8:acs:00000000-0000-0000-0000-000000000000_00000000-0000-0000-0000-000000000001",
 };
 
-const SCOPE_SETS = [
-  ["chat"],
-  ["voip"],
-  ["chat", "voip"],
-  ["chat.join"],
-  ["chat.join.limited"],
-  ["voip.join"],
-  ["chat", "voip", "chat.join", "chat.join.limited", "voip.join"],
-];
+// The scope sets every SDK suite issues tokens with.
+const SCOPE_SETS = JSON.parse(readFileSync(new URL("../scope-sets.json", import.meta.url), "utf8"));
 
 // Slack between the test's clock reading and the service's issue time.
 const CLOCK_SLACK_S = 60;

@@ -8,8 +8,10 @@ Expected behaviour is that of Azure Communication Services (see shared/WIRE.md).
 
 import asyncio
 import base64
+import json
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from azure.communication.identity import (
@@ -29,15 +31,8 @@ from support import CLOCK_SLACK_S, assert_user, env, jwt_part, jwt_payload, pars
 # An identity of some other resource.
 FOREIGN_ID = "8:acs:00000000-0000-0000-0000-000000000000_00000000-0000-0000-0000-000000000001"
 
-SCOPE_SETS = [
-    ["chat"],
-    ["voip"],
-    ["chat", "voip"],
-    ["chat.join"],
-    ["chat.join.limited"],
-    ["voip.join"],
-    ["chat", "voip", "chat.join", "chat.join.limited", "voip.join"],
-]
+# The scope sets every SDK suite issues tokens with.
+SCOPE_SETS = json.loads((Path(__file__).parent.parent / "scope-sets.json").read_text())
 
 API_VERSIONS = ["2021-03-07", "2022-06-01", "2022-10-01", "2023-10-01"]
 
