@@ -322,6 +322,7 @@ impl Server {
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
+            .arg("--print-connection-string")
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
