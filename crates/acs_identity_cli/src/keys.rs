@@ -51,7 +51,9 @@ pub(crate) struct WaitArgs {
 /// After a change to the keys: waits for the nodes; `Err(Exit(1))` when some did not
 /// confirm, after saying which.
 async fn await_nodes(store: &AnyStore, wait: &WaitArgs, what: &str) -> anyhow::Result<()> {
-    let waited = key_sync::await_nodes(store, Duration::from_secs(wait.wait_timeout)).await?;
+    let waited = key_sync::await_nodes(store, Duration::from_secs(wait.wait_timeout))
+        .await
+        .with_context(|| format!("{what}, but the running nodes could not be checked"))?;
     if waited.lagging.is_empty() {
         return Ok(());
     }
