@@ -30,6 +30,11 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "ADDR")]
     #[serde(skip_serializing_if = "Option::is_none")]
     http_listen: Option<SocketAddr>,
+    /// Run the built-in Entra ID authority on this HTTPS address; the service trusts its
+    /// tokens [env: ACSID_ENTRA_LISTEN].
+    #[arg(long, value_name = "ADDR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    entra_listen: Option<SocketAddr>,
     /// Serve this certificate chain (PEM) instead of the development certificate.
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -109,7 +114,11 @@ pub(crate) fn load_config<T: Serialize>(
 
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_env("ACSID_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours only for a person at a terminal: a file, a pipe or a log shipper gets plain text.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
@@ -171,6 +180,7 @@ fn ready_line(server: &Server) -> String {
         "httpEndpoint": server.http_endpoint(),
         "connectionString": server.connection_string(),
         "caFile": ca,
+        "entra": server.entra_authority().map(|a| a.ready_info()),
         "pid": std::process::id(),
     })
     .to_string()
@@ -205,6 +215,7 @@ fn print_banner(server: &Server, config: &Config, show_key: bool) {
             let ca = std::fs::canonicalize(ca).unwrap_or_else(|_| ca.to_path_buf());
             out.push_str(&format!("\nThe development CA for clients: {}\n", ca.display()));
         }
+        out.push_str(&authority_lines(server, config.dev));
         println!("{out}");
         return;
     }
@@ -245,7 +256,29 @@ fn print_banner(server: &Server, config: &Config, show_key: bool) {
         "\n  export COMMUNICATION_SERVICES_CONNECTION_STRING=\"{}\"\n",
         server.connection_string()
     ));
+    out.push_str(&authority_lines(server, config.dev));
     println!("{out}");
+}
+
+/// The Entra ID authority's part of the banner, if it runs (its client secret only with
+/// `--dev`, where it is public).
+fn authority_lines(server: &Server, dev: bool) -> String {
+    let mut out = String::new();
+    if let Some(authority) = server.entra_authority() {
+        let info = authority.ready_info();
+        let text = |k: &str| info[k].as_str().unwrap_or_default().to_owned();
+        out.push_str(&format!(
+            "\nEntra ID authority at {} (DefaultAzureCredential without instance discovery):\n",
+            authority.base()
+        ));
+        out.push_str(&format!("  export AZURE_AUTHORITY_HOST={}\n", authority.base()));
+        out.push_str(&format!("  export AZURE_TENANT_ID={}\n", text("tenantId")));
+        out.push_str(&format!("  export AZURE_CLIENT_ID={}\n", text("clientId")));
+        if dev {
+            out.push_str(&format!("  export AZURE_CLIENT_SECRET={}\n", text("clientSecret")));
+        }
+    }
+    out
 }
 
 /// Where to get the connection string when the banner does not show it.

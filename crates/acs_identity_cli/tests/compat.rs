@@ -478,6 +478,131 @@ fn js_sdk() {
     server.stop();
 }
 
+/// `serve --in-memory --dev --output json --entra-listen`: the built-in Entra authority, with
+/// the ready line the suites read.
+struct AuthorityServer {
+    child: Child,
+    ready: String,
+    ca: String,
+    stderr: thread::JoinHandle<String>,
+}
+
+impl AuthorityServer {
+    fn start() -> AuthorityServer {
+        let mut child = support::command()
+            .args(["serve", "--in-memory", "--dev", "--output", "json"])
+            .args(["--listen", "127.0.0.1:0", "--entra-listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start acs-identity serve");
+        let stderr = drain(child.stderr.take());
+        let mut stdout = std::io::BufReader::new(child.stdout.take().expect("piped stdout"));
+        let mut ready = String::new();
+        std::io::BufRead::read_line(&mut stdout, &mut ready).expect("read the ready line");
+        let line: Value = match serde_json::from_str(&ready) {
+            Ok(line) => line,
+            Err(e) => {
+                let _ = Server::terminate(&mut child);
+                panic!("no ready line ({e}): {ready:?}\n{}", stderr.join().unwrap_or_default())
+            }
+        };
+        assert!(line["entra"]["authority"].is_string(), "{line}");
+        let ca = line["caFile"].as_str().expect("caFile").to_owned();
+        AuthorityServer { child, ready: ready.trim().to_owned(), ca, stderr }
+    }
+
+    /// Runs `cmd` with the ready line in `ACSID_READY`, the development CA trusted, and no
+    /// proxy nor `AZURE_*` variables: no request can leave the machine through a proxy, and
+    /// only the suite sets what the Azure libraries read.
+    fn run(&self, mut cmd: Command) -> SuiteRun {
+        for (key, _) in std::env::vars_os() {
+            let name = key.to_string_lossy().to_ascii_lowercase();
+            if name.ends_with("_proxy") || name.starts_with("azure_") || name == "msal_force_region"
+            {
+                cmd.env_remove(&key);
+            }
+        }
+        cmd.current_dir(support::workspace_root())
+            .env("ACSID_READY", &self.ready)
+            .env("REQUESTS_CA_BUNDLE", &self.ca)
+            .env("SSL_CERT_FILE", &self.ca)
+            .env("NODE_EXTRA_CA_CERTS", &self.ca)
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+        let out = drain(child.stdout.take());
+        let err = drain(child.stderr.take());
+        let deadline = Instant::now() + SUITE_TIMEOUT;
+        let status = loop {
+            match child.try_wait().expect("wait for the suite") {
+                Some(status) => break Some(status),
+                None if Instant::now() >= deadline => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break None;
+                }
+                None => thread::sleep(Duration::from_millis(100)),
+            }
+        };
+        SuiteRun {
+            status,
+            stdout: out.join().unwrap_or_default(),
+            stderr: err.join().unwrap_or_default(),
+        }
+    }
+
+    /// Stops the service; panics with everything printed when `run` failed or the service
+    /// did not exit cleanly, or when its log holds a secret of the directory.
+    fn finish(mut self, name: &str, run: &SuiteRun) {
+        let stopped = Server::terminate(&mut self.child);
+        let log = self.stderr.join().unwrap_or_default();
+        let passed = run.status.is_some_and(|s| s.success());
+        assert!(
+            passed && stopped.is_some_and(|s| s.success()),
+            "{name} failed ({:?}, service {stopped:?})\n--- stdout ---\n{}\n--- stderr ---\n{}\n--- service ---\n{log}",
+            run.status,
+            run.stdout,
+            run.stderr
+        );
+        let line: Value = serde_json::from_str(&self.ready).expect("ready line");
+        for secret in ["clientSecret", "password"] {
+            let value = line["entra"][secret].as_str().expect("secret");
+            assert!(!log.contains(value), "the service logged the {secret}");
+        }
+        assert!(!log.contains("eyJ"), "the service logged a token");
+        println!("{name} passed\n{}", run.stdout);
+    }
+}
+
+#[test]
+fn python_entra_authority() {
+    let python = compat_python("pytest, msal, azure.identity, azure.communication.identity");
+    let server = AuthorityServer::start();
+    let mut cmd = Command::new(&python);
+    cmd.args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/compat/authority"]);
+    let run = server.run(cmd);
+    server.finish("Python Entra authority suite", &run);
+}
+
+#[test]
+fn js_entra_authority() {
+    let js = support::workspace_root().join("tests/compat/js/node_modules/@azure");
+    for package in ["identity", "msal-node", "communication-identity"] {
+        assert!(
+            js.join(package).join("package.json").is_file(),
+            "@azure/{package} is not installed in tests/compat/js: {SETUP_HINT}"
+        );
+    }
+    let server = AuthorityServer::start();
+    let mut cmd = Command::new("node");
+    cmd.args(["--test", "tests/compat/js/authority/authority.mjs"]);
+    let run = server.run(cmd);
+    server.finish("Node Entra authority suite", &run);
+}
+
 /// Statuses and ACS error codes of the responses a schemathesis run received.
 #[derive(Debug, Default)]
 struct Responses {

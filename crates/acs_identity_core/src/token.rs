@@ -214,6 +214,12 @@ impl SigningKey {
 
     /// Signs `claims` into a compact JWS.
     pub fn sign_claims(&self, claims: &AcsClaims) -> Result<String, KeyError> {
+        self.sign_json(claims)
+    }
+
+    /// Signs any serializable claims into a compact JWS with this key's header (the local
+    /// Entra authority's tokens).
+    pub fn sign_json<T: Serialize + ?Sized>(&self, claims: &T) -> Result<String, KeyError> {
         let payload = serde_json::to_vec(claims).map_err(|e| KeyError(e.to_string()))?;
         let mut token = String::with_capacity(self.header_b64.len() + payload.len() * 4 / 3 + 100);
         token.push_str(&self.header_b64);

@@ -45,7 +45,7 @@ pub struct Emulator {
 
 #[derive(Debug)]
 enum Mode {
-    Socket { server: Option<Server>, endpoint: String, ca_pem: String },
+    Socket { server: Option<Box<Server>>, endpoint: String, ca_pem: String },
     InProcess { client: InProcessClient, store: AnyStore },
 }
 
@@ -157,7 +157,7 @@ impl EmulatorBuilder {
             state,
             clock,
             faults,
-            mode: Mode::Socket { server: Some(server), endpoint, ca_pem },
+            mode: Mode::Socket { server: Some(Box::new(server)), endpoint, ca_pem },
         })
     }
 }

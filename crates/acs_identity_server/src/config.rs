@@ -59,6 +59,12 @@ pub struct Config {
     pub audit_log: crate::audit::AuditDestination,
     /// Entra ID: trusted issuers and who may call the API with a bearer token.
     pub entra: EntraConfig,
+    /// HTTPS listener of the built-in Entra ID authority (`crate::authority`), which the
+    /// service then trusts as an issuer; off when not set.
+    pub entra_listen: Option<SocketAddr>,
+    /// The built-in authority's tenants, applications and users (`[[entra_directory.tenants]]`);
+    /// `dev` adds the well-known development tenant.
+    pub entra_directory: crate::authority::Directory,
     /// Request throttling (`[throttle]`), off by default.
     pub throttle: crate::throttle::ThrottleConfig,
     /// Origins whose pages may call the service from a browser (CORS): `["*"]` (the
@@ -167,6 +173,8 @@ impl Default for Config {
             log_format: LogFormat::Text,
             audit_log: crate::audit::AuditDestination::Off,
             entra: EntraConfig::default(),
+            entra_listen: None,
+            entra_directory: crate::authority::Directory::default(),
             throttle: crate::throttle::ThrottleConfig::default(),
             cors_allowed_origins: vec![crate::cors::ANY_ORIGIN.to_owned()],
             in_memory: false,
@@ -253,8 +261,17 @@ impl Config {
                 anyhow::bail!("in_memory and database_url exclude each other");
             }
         }
+        self.entra_directory.validate().map_err(anyhow::Error::msg)?;
+        if self.entra_listen.is_some() && !self.dev && self.entra_directory.tenants.is_empty() {
+            anyhow::bail!(
+                "entra_listen: the Entra authority needs a directory: --dev, or tenants in \
+                 [[entra_directory.tenants]]"
+            );
+        }
         if self.dev {
-            for addr in std::iter::once(self.listen).chain(self.http_listen) {
+            for addr in
+                std::iter::once(self.listen).chain(self.http_listen).chain(self.entra_listen)
+            {
                 if !addr.ip().is_loopback() {
                     anyhow::bail!(
                         "dev: the development key is public, so the service serves it only on \

@@ -25,6 +25,7 @@ pub mod activity;
 pub mod api;
 pub mod audit;
 mod auth;
+pub mod authority;
 pub mod cache;
 pub mod config;
 mod cors;

@@ -22,6 +22,7 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceBuilder;
 
 use crate::audit::AuditWriter;
+use crate::authority::Authority;
 use crate::entra::EntraTrust;
 use crate::state::{HttpSettings, StateParts};
 use crate::transport::Transport;
@@ -40,6 +41,7 @@ pub struct Server {
     https: SocketAddr,
     http: Option<SocketAddr>,
     ca: Option<PathBuf>,
+    entra_authority: Option<Arc<Authority>>,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
     audit: Option<AuditWriter>,
@@ -98,7 +100,41 @@ impl Server {
             .await?;
         }
         let node = store.register_node().await?;
-        let entra = EntraTrust::load(&config.entra).await?;
+        // In memory, the development CA and the authority's key go to a temporary directory.
+        let mut temp = None;
+        let mut scratch = |name: &str| -> anyhow::Result<PathBuf> {
+            if !config.in_memory {
+                return Ok(config.data_dir.join(name));
+            }
+            if temp.is_none() {
+                temp = Some(
+                    tempfile::Builder::new()
+                        .prefix("acs-identity-")
+                        .tempdir()
+                        .context("cannot create a temporary directory")?,
+                );
+            }
+            Ok(temp.as_ref().map(|t: &tempfile::TempDir| t.path().join(name)).unwrap_or_default())
+        };
+        // The Entra authority's listener is bound first: its issuers name its port.
+        let mut entra_config = config.entra.clone();
+        let authority = match config.entra_listen {
+            Some(addr) => {
+                let listener = TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} (entra_listen)"))?;
+                let authority = Authority::open(
+                    &scratch("entra")?,
+                    endpoint("https", listener.local_addr()?),
+                    config.entra_directory.effective(config.dev),
+                    clock.clone(),
+                )?;
+                entra_config.issuers.extend(authority.trusted_issuers());
+                Some((listener, Arc::new(authority)))
+            }
+            None => None,
+        };
+        let entra = EntraTrust::load(&entra_config).await?;
         let (audit_sink, audit) = crate::audit::open(&config.audit_log).await?;
         let state = AppState::bootstrap(StateParts {
             store: store.shared(),
@@ -111,21 +147,10 @@ impl Server {
         })
         .await?;
 
-        let mut temp = None;
         let (cert, key, ca) = match (&config.tls_cert, &config.tls_key) {
             (Some(c), Some(k)) => (c.clone(), k.clone(), None),
             _ => {
-                let tls_dir = if config.in_memory {
-                    let dir = tempfile::Builder::new()
-                        .prefix("acs-identity-")
-                        .tempdir()
-                        .context("cannot create a temporary directory for the development CA")?;
-                    let tls_dir = dir.path().join("tls");
-                    temp = Some(dir);
-                    tls_dir
-                } else {
-                    config.tls_dir()
-                };
+                let tls_dir = scratch("tls")?;
                 let files = tls::ensure_dev_certificate(&tls_dir, clock.now())?;
                 (files.cert, files.key, files.ca)
             }
@@ -134,6 +159,7 @@ impl Server {
 
         let router = wrap(app(state.clone()));
         let (shutdown, signal) = watch::channel(false);
+        let limits = ConnectionLimits::new(config);
         let mut tasks = JoinSet::new();
         // SQLite has no node rows: the keys' version is read before every request instead
         // (`AppState::ensure_current_keys`).
@@ -148,12 +174,24 @@ impl Server {
         }
         let flusher = (state.clone(), signal.clone());
         tasks.spawn(async move { flusher.0.run_token_flusher(flusher.1).await });
+        let entra_authority = match authority {
+            Some((listener, authority)) => {
+                tasks.spawn(accept_loop(
+                    listener,
+                    Some(acceptor.clone()),
+                    crate::authority::router(authority.clone()),
+                    limits,
+                    signal.clone(),
+                ));
+                Some(authority)
+            }
+            None => None,
+        };
         let https_listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let https = https_listener.local_addr()?;
         let https_router = router.clone().layer(axum::Extension(Transport::Https));
-        let limits = ConnectionLimits::new(config);
         tasks.spawn(accept_loop(
             https_listener,
             Some(acceptor),
@@ -178,7 +216,7 @@ impl Server {
             }
             None => None,
         };
-        Ok(Server { state, store, https, http, ca, shutdown, tasks, audit, temp })
+        Ok(Server { state, store, https, http, ca, entra_authority, shutdown, tasks, audit, temp })
     }
 
     /// The shared state.
@@ -209,6 +247,11 @@ impl Server {
     /// The development CA file, when serving the development certificate.
     pub fn ca_path(&self) -> Option<&std::path::Path> {
         self.ca.as_deref()
+    }
+
+    /// The built-in Entra authority, when `entra_listen` is set.
+    pub fn entra_authority(&self) -> Option<&Authority> {
+        self.entra_authority.as_deref()
     }
 
     /// The primary connection string for the HTTPS endpoint. Secret.

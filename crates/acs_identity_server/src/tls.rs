@@ -80,7 +80,7 @@ pub fn ensure_dev_certificate(dir: &Path, now: OffsetDateTime) -> anyhow::Result
     Ok(files)
 }
 
-fn write_secret(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn write_secret(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let mut options = fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]

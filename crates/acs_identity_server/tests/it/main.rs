@@ -3,6 +3,7 @@
 
 mod audit;
 mod auth;
+mod authority;
 mod cors;
 mod entra;
 mod errors;

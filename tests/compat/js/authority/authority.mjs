@@ -1,0 +1,130 @@
+// The built-in Entra authority with the official Node libraries, offline.
+//
+// crates/acs_identity_cli/tests/compat.rs starts `acs-identity serve --in-memory --dev
+// --output json --entra-listen 127.0.0.1:0` and passes its ready line in ACSID_READY
+// (NODE_EXTRA_CA_CERTS is its development CA). No proxy variables are set, and instance
+// discovery is off in every case, so nothing here may reach login.microsoftonline.com.
+// Not a `*.test.mjs` file: the harness runs it on its own, not with the SDK suite.
+//
+// - @azure/identity's DefaultAzureCredential configured only by AZURE_* variables, with
+//   `disableInstanceDiscovery: true`, and with `AZURE_TENANT_ID=adfs` and no option at all,
+//   authenticates the official @azure/communication-identity client over HTTPS;
+// - msal-node's ROPC for the development user, then getTokenForTeamsUser for its oid;
+// - a wrong client secret and a wrong password get Entra's errors.
+
+import assert from "node:assert/strict";
+import { beforeEach, test } from "node:test";
+
+import { CommunicationIdentityClient } from "@azure/communication-identity";
+import { ClientSecretCredential, DefaultAzureCredential } from "@azure/identity";
+import { PublicClientApplication } from "@azure/msal-node";
+
+const API_SCOPE = "https://communication.azure.com//.default";
+const TEAMS_SCOPES = [
+  "https://auth.msft.communication.azure.com/Teams.ManageCalls",
+  "https://auth.msft.communication.azure.com/Teams.ManageChats",
+];
+const AZURE_VARIABLES = [
+  "AZURE_TENANT_ID",
+  "AZURE_CLIENT_ID",
+  "AZURE_CLIENT_SECRET",
+  "AZURE_AUTHORITY_HOST",
+  "AZURE_USERNAME",
+  "AZURE_PASSWORD",
+  "AZURE_CLIENT_CERTIFICATE_PATH",
+];
+
+assert.ok(process.env.ACSID_READY, "ACSID_READY is not set (run through crates/acs_identity_cli/tests/compat.rs)");
+const ready = JSON.parse(process.env.ACSID_READY);
+const entra = ready.entra;
+assert.ok(entra, "the ready line has no entra object");
+
+function jwtPayload(token) {
+  return JSON.parse(Buffer.from(token.split(".")[1], "base64url").toString("utf8"));
+}
+
+/** The variables a developer sets for DefaultAzureCredential, and nothing else. */
+beforeEach(() => {
+  for (const name of AZURE_VARIABLES) delete process.env[name];
+  process.env.AZURE_AUTHORITY_HOST = entra.authority;
+  process.env.AZURE_TENANT_ID = entra.tenantId;
+  process.env.AZURE_CLIENT_ID = entra.clientId;
+  process.env.AZURE_CLIENT_SECRET = entra.clientSecret;
+});
+
+async function createUserWith(credential) {
+  const client = new CommunicationIdentityClient(ready.endpoint, credential);
+  const user = await client.createUser();
+  assert.match(user.communicationUserId, /^8:acs:/);
+  await client.deleteUser(user);
+}
+
+test("DefaultAzureCredential without instance discovery", async () => {
+  const credential = new DefaultAzureCredential({ disableInstanceDiscovery: true });
+  await createUserWith(credential);
+  const claims = jwtPayload((await credential.getToken(API_SCOPE)).token);
+  assert.equal(claims.azp, entra.clientId);
+  assert.equal(claims.iss, `${entra.authority}/${entra.tenantId}/v2.0`);
+});
+
+test("DefaultAzureCredential with the adfs tenant and no option", async () => {
+  process.env.AZURE_TENANT_ID = "adfs";
+  const credential = new DefaultAzureCredential();
+  await createUserWith(credential);
+  assert.equal(jwtPayload((await credential.getToken(API_SCOPE)).token).tid, entra.tenantId);
+});
+
+function msalApp() {
+  return new PublicClientApplication({
+    auth: {
+      clientId: entra.clientId,
+      authority: `${entra.authority}/${entra.tenantId}`,
+      knownAuthorities: [new URL(entra.authority).host],
+    },
+  });
+}
+
+test("msal-node ROPC, then the Teams exchange for the user's oid", async () => {
+  const result = await msalApp().acquireTokenByUsernamePassword({
+    scopes: TEAMS_SCOPES,
+    username: entra.username,
+    password: entra.password,
+  });
+  const oid = result.idTokenClaims.oid;
+  assert.equal(result.account.username, entra.username);
+  const client = new CommunicationIdentityClient(ready.connectionString);
+  const token = await client.getTokenForTeamsUser({
+    teamsUserAadToken: result.accessToken,
+    clientId: entra.clientId,
+    userObjectId: oid,
+  });
+  assert.equal(jwtPayload(token.token).skypeid, `orgid:${oid}`);
+});
+
+test("a wrong secret gets Entra's invalid_client", async () => {
+  const credential = new ClientSecretCredential(entra.tenantId, entra.clientId, "not-the-secret", {
+    authorityHost: entra.authority,
+    disableInstanceDiscovery: true,
+  });
+  await assert.rejects(credential.getToken(API_SCOPE), (e) => {
+    // @azure/identity passes on msal-node's reading of Entra's error object.
+    assert.match(e.message, /^invalid_client: Error\(s\): 7000215 - .* - Description: AADSTS7000215: Invalid client secret provided\./);
+    assert.ok(!String(e).includes("not-the-secret"));
+    return true;
+  });
+});
+
+test("a wrong password gets Entra's invalid_grant", async () => {
+  await assert.rejects(
+    msalApp().acquireTokenByUsernamePassword({
+      scopes: TEAMS_SCOPES,
+      username: entra.username,
+      password: "not-the-password",
+    }),
+    (e) => {
+      assert.equal(e.errorCode, "invalid_grant", String(e));
+      assert.match(e.errorMessage, /AADSTS50126/);
+      return true;
+    },
+  );
+});
