@@ -49,11 +49,16 @@ async fn health() -> Result<Response, ApiError> {
     json(StatusCode::OK, &json!({ "status": "ok" }))
 }
 
-/// Readiness: 200 when the keys are loaded and the store answers a trivial query within
-/// [`READY_TIMEOUT`]; 503 with ACS's envelope otherwise.
+/// Readiness: 200 when the keys are loaded and current (as authentication checks them) and
+/// the store answers a trivial query within [`READY_TIMEOUT`]; 503 with ACS's envelope
+/// otherwise.
 async fn ready(State(state): State<AppState>) -> Result<Response, ApiError> {
     if state.keys().verifiers().is_empty() || state.verifier().public_keys().is_empty() {
         return Err(ApiError::not_ready("no keys are loaded"));
+    }
+    // What authentication checks before every request: the keys held are the store's.
+    if state.ensure_current_keys().await.is_err() {
+        return Err(ApiError::not_ready("the keys cannot be confirmed current"));
     }
     match tokio::time::timeout(READY_TIMEOUT, state.store().ping()).await {
         Ok(Ok(())) => json(StatusCode::OK, &json!({ "status": "ready" })),

@@ -300,6 +300,8 @@ async fn a_key_regeneration_counts_one_key_reload() {
     store.regenerate_access_key(KeyName::Secondary, key).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
+        // A node makes sure its keys are current before it authenticates a request.
+        s.create_user().await;
         let n = reloads(&scrape(&s).await);
         if n > 0.0 {
             assert_eq!(n, 1.0);
