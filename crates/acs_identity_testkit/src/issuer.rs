@@ -21,6 +21,9 @@ pub const API_AUDIENCE: &str = "https://communication.azure.com";
 /// The audience of Teams tokens.
 pub const TEAMS_AUDIENCE: &str = "https://auth.msft.communication.azure.com";
 
+/// The scopes Entra gives a Teams user's token for the ACS Teams user exchange.
+pub const TEAMS_USER_SCOPES: &str = "Teams.ManageCalls Teams.ManageChats";
+
 struct Key {
     kid: String,
     pair: RsaKeyPair,
@@ -161,6 +164,12 @@ impl TestIssuer {
     pub fn mint_forged(&self, claims: &Value) -> String {
         let kid = self.keys.lock().expect("keys").last().expect("a key").kid.clone();
         sign(&new_key(0), &kid, claims)
+    }
+
+    /// A token for the Teams APIs (`aud` [`TEAMS_AUDIENCE`]) of user `oid` in client
+    /// application `app_id`, with `scp`.
+    pub fn teams_token(&self, oid: &str, app_id: &str, scp: &str) -> String {
+        self.mint(&self.claims(TEAMS_AUDIENCE, oid, app_id, scp))
     }
 
     /// Entra-shaped claims: this issuer, `aud`, tenant, a fresh `oid`, `appid`, 1 h life.

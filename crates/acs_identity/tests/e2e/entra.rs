@@ -73,9 +73,8 @@ impl TokenCredential for IssuerCredential {
 
 /// The service trusting a fresh issuer, and that issuer.
 async fn trusting_server() -> (TestServer, Arc<TestIssuer>) {
-    let issuer = Arc::new(TestIssuer::start().await);
-    let server = TestServer::start_trusting(&issuer).await;
-    (server, issuer)
+    let (server, issuer) = TestServer::start_with_trusted_issuer().await;
+    (server, Arc::new(issuer))
 }
 
 /// A credential exchanging `entra`'s tokens for `scope` at the service, over HTTPS.
@@ -130,7 +129,7 @@ async fn teams_user_exchange_returns_a_token_for_the_teams_user() {
     let (server, issuer) = trusting_server().await;
     let client = https_client(&server);
     let (oid, app) = (uuid_like(), uuid_like());
-    let teams_token = issuer.mint(&issuer.claims(TEAMS_AUDIENCE, &oid, &app, "Teams.ManageCalls"));
+    let teams_token = issuer.teams_token(&oid, &app, "Teams.ManageCalls");
 
     let parameters = GetTokenForTeamsUserOptions::new(teams_token.clone(), &app, &oid);
     let token =
