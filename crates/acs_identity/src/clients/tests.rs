@@ -6,9 +6,10 @@
 use super::*;
 use crate::models::CommunicationUserDetail;
 use acs_common::clock::{Clock as _, SystemClock};
+use acs_identity_testkit::issuer::IssuerCredential;
+use acs_identity_testkit::{uuid_like, TestIssuer};
 use async_trait::async_trait;
 use azure_core::{
-    credentials::{AccessToken, Secret, TokenRequestOptions},
     error::ErrorResponse,
     http::{
         headers::{HeaderName, Headers},
@@ -763,39 +764,26 @@ fn default_options_use_the_latest_stable_api_version() {
     assert_eq!(client.endpoint().as_str(), ENDPOINT);
 }
 
-#[derive(Debug, Default)]
-struct FakeEntraCredential {
-    scopes: Mutex<Vec<String>>,
-}
-
-#[async_trait]
-impl TokenCredential for FakeEntraCredential {
-    async fn get_token(
-        &self,
-        scopes: &[&str],
-        _: Option<TokenRequestOptions<'_>>,
-    ) -> azure_core::Result<AccessToken> {
-        self.scopes.lock().unwrap().extend(scopes.iter().map(|s| (*s).to_owned()));
-        Ok(AccessToken::new(
-            Secret::new("entra-access-token"),
-            SystemClock.now() + Duration::hours(1),
-        ))
-    }
+/// An Entra credential of a user of a fresh local issuer.
+async fn entra_credential() -> Arc<IssuerCredential> {
+    let issuer = Arc::new(TestIssuer::start().await);
+    IssuerCredential::new(&issuer, &uuid_like(), &uuid_like())
 }
 
 #[tokio::test]
 async fn entra_credential_sends_bearer_token_for_communication_scope() {
     let fake = FakeHttpClient::replying(201, r#"{"identity":{"id":"8:acs:r_u"}}"#);
-    let credential = Arc::new(FakeEntraCredential::default());
+    let credential = entra_credential().await;
     let client =
         CommunicationIdentityClient::new(ENDPOINT, credential.clone(), Some(options_with(&fake)))
             .unwrap();
     client.create_user(None).await.unwrap();
 
     let request = fake.only_request();
-    assert_eq!(header(&request, "authorization"), Some("Bearer entra-access-token"));
+    let bearer = format!("Bearer {}", credential.last_token().expect("a token was asked for"));
+    assert_eq!(header(&request, "authorization"), Some(bearer.as_str()));
     assert_eq!(header(&request, "x-ms-content-sha256"), None, "no HMAC headers with Entra");
-    assert_eq!(*credential.scopes.lock().unwrap(), ["https://communication.azure.com//.default"]);
+    assert_eq!(credential.scopes(), ["https://communication.azure.com//.default"]);
 }
 
 #[tokio::test]
@@ -803,7 +791,7 @@ async fn entra_credential_refuses_plain_http() {
     let fake = FakeHttpClient::replying(201, r#"{"identity":{"id":"8:acs:r_u"}}"#);
     let client = CommunicationIdentityClient::new(
         "http://localhost:8080",
-        Arc::new(FakeEntraCredential::default()),
+        entra_credential().await,
         Some(options_with(&fake)),
     )
     .unwrap();
