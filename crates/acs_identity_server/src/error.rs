@@ -190,12 +190,7 @@ impl ApiError {
 
     /// 503 with `Retry-After` when the most requests the node handles at once are in flight.
     pub fn overloaded() -> Self {
-        let mut e = ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "ServiceUnavailable",
-            "The service is busy. Retry later.",
-        );
-        e.retry_after = Some(1);
+        let mut e = ApiError::service_unavailable("The service is busy. Retry later.");
         e.failure = Some(Failure::Shed);
         e
     }
@@ -228,22 +223,17 @@ impl ApiError {
 
     /// 503 from `/readyz`: the node should not get traffic now, for `reason`.
     pub fn not_ready(reason: &str) -> Self {
-        let mut e = ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "ServiceUnavailable",
-            format!("The service is not ready: {reason}."),
-        );
-        e.retry_after = Some(1);
-        e
+        ApiError::service_unavailable(format!("The service is not ready: {reason}."))
     }
 
     /// 503 when the store cannot be reached.
     pub fn unavailable() -> Self {
-        let mut e = ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "ServiceUnavailable",
-            "The service is temporarily unavailable. Retry later.",
-        );
+        ApiError::service_unavailable("The service is temporarily unavailable. Retry later.")
+    }
+
+    /// 503 `ServiceUnavailable` saying `message`, with `Retry-After: 1`.
+    fn service_unavailable(message: impl Into<String>) -> Self {
+        let mut e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", message);
         e.retry_after = Some(1);
         e
     }
