@@ -591,7 +591,8 @@ impl AuthorityServer {
 
 #[test]
 fn python_entra_authority() {
-    let python = compat_python("pytest, msal, azure.identity, azure.communication.identity");
+    let python =
+        compat_python("pytest, requests, msal, azure.identity, azure.communication.identity");
     let server = AuthorityServer::start();
     let mut cmd = Command::new(&python);
     cmd.args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/compat/authority"]);
