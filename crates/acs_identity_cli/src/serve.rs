@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use acs_identity_core::token::SigningAlgorithm;
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 
 use acs_identity_server::config::{unknown_env_vars, IssuerConfig, LogFormat, OutputFormat};
 use acs_identity_server::serve::Server;
@@ -116,7 +116,11 @@ pub(crate) fn load_config<T: Serialize>(
 
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_env("ACSID_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours only for a person at a terminal: a file, a pipe or a log shipper gets plain text.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

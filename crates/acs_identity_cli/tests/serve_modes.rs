@@ -157,6 +157,7 @@ fn in_memory_prints_one_ready_line_writes_the_ready_file_and_leaves_no_trace() {
     let (more, stderr) = serve.stop();
     assert!(more.is_empty(), "stdout carried more than the ready line: {more:?}");
     assert!(stderr.contains("serving"), "logs go to stderr:\n{stderr}");
+    assert!(!stderr.contains('\x1b'), "no terminal colours in a pipe:\n{stderr}");
     assert_eq!(entries(cwd.path()), Vec::<PathBuf>::new(), "the working directory was written");
     assert!(!ca.parent().unwrap().parent().unwrap().exists(), "the CA's directory was kept");
     assert!(!ready_file.exists(), "the ready file outlived the service");
