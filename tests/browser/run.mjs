@@ -19,30 +19,18 @@
 // Prints one line per case and `N passed, M failed`; exits 1 when anything failed.
 // ACS_CHROMIUM overrides /usr/bin/chromium; ACS_BROWSER_SCREENSHOT=<file.png> saves the page.
 
-import { execFileSync } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { dirname, extname, join, normalize } from "node:path";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 
 import * as esbuild from "esbuild";
-import { chromium } from "playwright-core";
+
+import { launchChromium, log, readConfig, runChecks } from "./harness.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const OVERALL_TIMEOUT_MS = 300_000;
-const CHROMIUM = process.env.ACS_CHROMIUM || "/usr/bin/chromium";
-const CHROMIUM_FLAGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
 /** The two bundles: which communication-common each uses, and how it signs the host. */
 const VARIANTS = [
@@ -55,10 +43,6 @@ const VARIANTS = [
 ];
 
 const TYPES = { ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8" };
-
-function log(line) {
-  process.stdout.write(`${line}\n`);
-}
 
 async function bundle(out) {
   for (const variant of VARIANTS) {
@@ -95,27 +79,6 @@ function serveStatic(root) {
   return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve({ server, port: server.address().port })));
 }
 
-/** A HOME whose NSS database trusts `ca` for TLS servers, as `certutil` makes it. */
-function homeTrusting(ca) {
-  const home = mkdtempSync(join(tmpdir(), "acs-browser-home-"));
-  const db = join(home, ".pki", "nssdb");
-  mkdirSync(db, { recursive: true });
-  execFileSync("certutil", ["-N", "-d", `sql:${db}`, "--empty-password"]);
-  execFileSync("certutil", ["-A", "-d", `sql:${db}`, "-n", "acs-identity development CA", "-t", "C,,", "-i", ca]);
-  return home;
-}
-
-async function readConfig() {
-  const lines = createInterface({ input: process.stdin });
-  for await (const line of lines) {
-    if (line.trim()) {
-      lines.close();
-      return JSON.parse(line);
-    }
-  }
-  throw new Error("no configuration on standard input");
-}
-
 /** Preflights the page's browser sent, with their statuses, from the DevTools protocol. */
 async function watchPreflights(page) {
   const cdp = await page.context().newCDPSession(page);
@@ -137,106 +100,64 @@ async function watchPreflights(page) {
   return seen;
 }
 
-async function main() {
+runChecks(OVERALL_TIMEOUT_MS, async (record, cleanup) => {
   const work = mkdtempSync(join(tmpdir(), "acs-browser-"));
-  const cleanup = [() => rmSync(work, { recursive: true, force: true })];
-  let failed = 0;
-  let passed = 0;
-  const record = (ok, line) => {
-    ok ? passed++ : failed++;
-    log(`${ok ? "pass" : "FAIL"} ${line}`);
-  };
-  try {
-    const site = join(work, "site");
-    await bundle(site);
-    const allowed = await serveStatic(site);
-    const other = await serveStatic(site);
-    cleanup.push(() => allowed.server.close(), () => other.server.close());
-    const allowedOrigin = `http://localhost:${allowed.port}`;
-    const otherOrigin = `http://127.0.0.1:${other.port}`;
-    log(`origins ${allowedOrigin} ${otherOrigin}`);
+  cleanup.push(() => rmSync(work, { recursive: true, force: true }));
+  const site = join(work, "site");
+  await bundle(site);
+  const allowed = await serveStatic(site);
+  const other = await serveStatic(site);
+  cleanup.push(() => allowed.server.close(), () => other.server.close());
+  const allowedOrigin = `http://localhost:${allowed.port}`;
+  const otherOrigin = `http://127.0.0.1:${other.port}`;
+  log(`origins ${allowedOrigin} ${otherOrigin}`);
 
-    const config = await readConfig();
-    const home = homeTrusting(config.ca);
-    cleanup.push(() => rmSync(home, { recursive: true, force: true }));
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: CHROMIUM_FLAGS,
-      env: { ...process.env, HOME: home },
-    });
-    cleanup.unshift(() => browser.close());
-    const endpoint = new URL(config.connectionString.match(/endpoint=([^;]+)/i)[1]);
+  const config = await readConfig();
+  const browser = await launchChromium(config.ca, "acs-browser-home-", cleanup);
+  const endpoint = new URL(config.connectionString.match(/endpoint=([^;]+)/i)[1]);
 
-    for (const [i, variant] of VARIANTS.entries()) {
-      // A context of its own: a fresh preflight cache, so the Teams exchange's is sent.
-      const context = await browser.newContext();
-      const page = await context.newPage();
-      const preflights = await watchPreflights(page);
-      const consoleLines = [];
-      page.on("console", (m) => consoleLines.push(m.text()));
-      await page.goto(`${allowedOrigin}/${variant.name}/`);
-      await page.waitForFunction(() => window.acsBrowserTest !== undefined);
-      const results = await page.evaluate((c) => window.acsBrowserTest.cases(c), { ...config, title: variant.title });
-      for (const r of results) {
-        record(r.ok, `${variant.name}: ${r.name}: ${r.detail}`);
-      }
-      if (i === 0 && process.env.ACS_BROWSER_SCREENSHOT) {
-        await page.screenshot({ path: process.env.ACS_BROWSER_SCREENSHOT, fullPage: true });
-      }
-      // The browser asked before each signed call, the Teams exchange included, and went on.
-      const all = [...preflights.values()].filter((p) => new URL(p.url).host === endpoint.host);
-      const teams = all.filter((p) => new URL(p.url).pathname === "/teamsUser/:exchangeAccessToken");
-      record(
-        teams.length >= 1 && teams.every((p) => p.status === 204),
-        `${variant.name}: the Teams exchange preflight: ${JSON.stringify(teams)}`,
-      );
-      record(
-        all.length >= 1 && all.every((p) => p.status === 204),
-        `${variant.name}: ${all.length} preflights, all 204: ${JSON.stringify(all.filter((p) => p.status !== 204))}`,
-      );
-      const corsErrors = consoleLines.filter((l) => l.includes("CORS"));
-      record(corsErrors.length === 0, `${variant.name}: no CORS errors in the console ${JSON.stringify(corsErrors)}`);
-      await context.close();
-    }
-
-    const page = await (await browser.newContext()).newPage();
+  for (const [i, variant] of VARIANTS.entries()) {
+    // A context of its own: a fresh preflight cache, so the Teams exchange's is sent.
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const preflights = await watchPreflights(page);
     const consoleLines = [];
     page.on("console", (m) => consoleLines.push(m.text()));
-    await page.goto(`${otherOrigin}/${VARIANTS[0].name}/`);
+    await page.goto(`${allowedOrigin}/${variant.name}/`);
     await page.waitForFunction(() => window.acsBrowserTest !== undefined);
-    const results = await page.evaluate((c) => window.acsBrowserTest.blocked(c), { ...config, title: VARIANTS[0].title });
+    const results = await page.evaluate((c) => window.acsBrowserTest.cases(c), { ...config, title: variant.title });
     for (const r of results) {
-      record(r.ok, `${otherOrigin}: ${r.name}: ${r.detail}`);
+      record(r.ok, `${variant.name}: ${r.name}: ${r.detail}`);
     }
-    const blockedLines = consoleLines.filter((l) => l.includes("blocked by CORS policy"));
-    record(blockedLines.length >= 1, `${otherOrigin}: the console says why: ${blockedLines[0] ?? JSON.stringify(consoleLines)}`);
-    await page.close();
-  } finally {
-    for (const step of cleanup) {
-      try {
-        await step();
-      } catch {
-        // Best effort: a failed cleanup must not hide the results.
-      }
+    if (i === 0 && process.env.ACS_BROWSER_SCREENSHOT) {
+      await page.screenshot({ path: process.env.ACS_BROWSER_SCREENSHOT, fullPage: true });
     }
+    // The browser asked before each signed call, the Teams exchange included, and went on.
+    const all = [...preflights.values()].filter((p) => new URL(p.url).host === endpoint.host);
+    const teams = all.filter((p) => new URL(p.url).pathname === "/teamsUser/:exchangeAccessToken");
+    record(
+      teams.length >= 1 && teams.every((p) => p.status === 204),
+      `${variant.name}: the Teams exchange preflight: ${JSON.stringify(teams)}`,
+    );
+    record(
+      all.length >= 1 && all.every((p) => p.status === 204),
+      `${variant.name}: ${all.length} preflights, all 204: ${JSON.stringify(all.filter((p) => p.status !== 204))}`,
+    );
+    const corsErrors = consoleLines.filter((l) => l.includes("CORS"));
+    record(corsErrors.length === 0, `${variant.name}: no CORS errors in the console ${JSON.stringify(corsErrors)}`);
+    await context.close();
   }
-  log(`${passed} passed, ${failed} failed`);
-  return failed === 0 && passed > 0 ? 0 : 1;
-}
 
-const timer = setTimeout(() => {
-  log(`timed out after ${OVERALL_TIMEOUT_MS} ms`);
-  process.exit(1);
-}, OVERALL_TIMEOUT_MS);
-main().then(
-  (code) => {
-    clearTimeout(timer);
-    process.exit(code);
-  },
-  (err) => {
-    clearTimeout(timer);
-    log(`error: ${err?.stack ?? err}`);
-    process.exit(1);
-  },
-);
+  const page = await (await browser.newContext()).newPage();
+  const consoleLines = [];
+  page.on("console", (m) => consoleLines.push(m.text()));
+  await page.goto(`${otherOrigin}/${VARIANTS[0].name}/`);
+  await page.waitForFunction(() => window.acsBrowserTest !== undefined);
+  const results = await page.evaluate((c) => window.acsBrowserTest.blocked(c), { ...config, title: VARIANTS[0].title });
+  for (const r of results) {
+    record(r.ok, `${otherOrigin}: ${r.name}: ${r.detail}`);
+  }
+  const blockedLines = consoleLines.filter((l) => l.includes("blocked by CORS policy"));
+  record(blockedLines.length >= 1, `${otherOrigin}: the console says why: ${blockedLines[0] ?? JSON.stringify(consoleLines)}`);
+  await page.close();
+});

@@ -144,6 +144,17 @@ pub(crate) struct RunRecord {
 }
 
 impl RunRecord {
+    /// The start of the run's entry in BENCHMARKS.md: its heading, command and commit.
+    pub(crate) fn heading(&self) -> String {
+        format!(
+            "### Run of {}\n\n- command: `{}`\n- commit: `{}`{}\n",
+            self.date,
+            self.command,
+            self.commit,
+            if self.dirty { " with uncommitted changes in the work tree" } else { "" }
+        )
+    }
+
     /// The record of `cargo xtask <subcommand> <args>` run now in `root`.
     pub(crate) fn now(root: &Path, subcommand: &str, args: &[String]) -> RunRecord {
         let date = command_output(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"]))
@@ -247,15 +258,17 @@ pub(crate) fn load_average() -> String {
         .unwrap_or_else(|_| "unknown".to_owned())
 }
 
-/// Which CPU the server and the load generator run on.
+/// Which CPU the server and the load generator (or client) run on.
 #[derive(Debug, Clone)]
-struct Pinning {
-    server: Option<String>,
-    loadgen: Option<String>,
+pub(crate) struct Pinning {
+    pub(crate) server: Option<String>,
+    pub(crate) loadgen: Option<String>,
 }
 
 impl Pinning {
-    fn detect(wanted: bool, cores: usize) -> Pinning {
+    /// CPU 1 for the server and 0 for the load, when `wanted` and there are two cores and
+    /// `taskset`; else none.
+    pub(crate) fn detect(wanted: bool, cores: usize) -> Pinning {
         let has_taskset = Command::new("taskset")
             .arg("-V")
             .stdout(Stdio::null())
@@ -269,23 +282,75 @@ impl Pinning {
         }
     }
 
-    fn command(cpu: Option<&str>, program: &Path) -> Command {
-        match cpu {
-            Some(cpu) => {
-                let mut c = Command::new("taskset");
-                c.arg("-c").arg(cpu).arg(program);
-                c
-            }
-            None => Command::new(program),
-        }
-    }
-
     fn describe(&self) -> String {
         match (&self.server, &self.loadgen) {
             (Some(s), Some(l)) => format!(
                 "server pinned to CPU {s}, load generator to CPU {l} (`taskset -c`): the server has one core"
             ),
             _ => "not pinned (fewer than two cores, no `taskset`, or `--no-pin`)".to_owned(),
+        }
+    }
+}
+
+/// `program` on CPU `cpu` (`taskset -c`), or where the scheduler puts it.
+pub(crate) fn pinned(cpu: Option<&str>, program: &Path) -> Command {
+    match cpu {
+        Some(cpu) => {
+            let mut c = Command::new("taskset");
+            c.arg("-c").arg(cpu).arg(program);
+            c
+        }
+        None => Command::new(program),
+    }
+}
+
+/// `bin serve` on `data_dir` (on CPU `cpu`), HTTPS and plain HTTP on free ports of
+/// 127.0.0.1, its log to `log`, its standard output piped for [`read_banner`].
+pub(crate) fn serve_command(
+    bin: &Path,
+    data_dir: &Path,
+    cpu: Option<&str>,
+    log: std::fs::File,
+) -> Command {
+    let mut cmd = pinned(cpu, bin);
+    cmd.arg("serve")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log));
+    cmd
+}
+
+/// Reads the banner of a server just started with its standard output piped: hands each
+/// line, trimmed, to `take` until `take` says the banner is complete, and keeps draining the
+/// output on a thread afterwards so the server never blocks on it. Kills the server when the
+/// banner is not complete within `timeout` (its log is `log`).
+pub(crate) fn read_banner(
+    child: &mut Child,
+    timeout: Duration,
+    log: &Path,
+    mut take: impl FnMut(&str) -> bool,
+) -> anyhow::Result<()> {
+    let stdout = child.stdout.take().context("no stdout")?;
+    let (tx, rx) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Ok(line) = rx.recv_timeout(left) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("the server did not print its banner; see {}", log.display());
+        };
+        if take(line.trim()) {
+            return Ok(());
         }
     }
 }
@@ -317,37 +382,13 @@ impl Server {
             .append(true)
             .open(log)
             .with_context(|| format!("cannot open {}", log.display()))?;
-        let mut cmd = Pinning::command(cpu, bin);
-        cmd.arg("serve")
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(["--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log_file));
+        let mut cmd = serve_command(bin, data_dir, cpu, log_file);
+        cmd.args(extra);
         let t0 = Instant::now();
         let mut child = cmd.spawn().with_context(|| format!("cannot start {cmd:?}"))?;
         let pid = child.id();
-        let stdout = child.stdout.take().context("no stdout")?;
-        let (tx, rx) = mpsc::channel::<String>();
-        // Reads the banner, then keeps draining stdout so the server never blocks on it.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let _ = tx.send(line);
-            }
-        });
         let (mut http, mut https, mut cs, mut resource) = (None, None, None, None);
-        let deadline = Instant::now() + Duration::from_secs(600);
-        while http.is_none() || https.is_none() || cs.is_none() || resource.is_none() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let Ok(line) = rx.recv_timeout(left) else {
-                let _ = child.kill();
-                let _ = child.wait();
-                bail!("the server did not print its banner; see {}", log.display());
-            };
-            let line = line.trim();
+        read_banner(&mut child, Duration::from_secs(600), log, |line| {
             if let Some(v) = line.strip_prefix("acs-identity is serving at ") {
                 https = Some(v.trim().to_owned());
             } else if let Some(v) = line.strip_prefix("plain HTTP at ") {
@@ -357,7 +398,8 @@ impl Server {
             } else if line.starts_with("endpoint=") && line.contains(";accesskey=") {
                 cs = Some(line.to_owned());
             }
-        }
+            http.is_some() && https.is_some() && cs.is_some() && resource.is_some()
+        })?;
         let started_in = t0.elapsed();
         Ok(Server {
             child,
@@ -702,7 +744,7 @@ impl Bench {
             )?;
         }
         let node = PathBuf::from("node");
-        let mut cmd = Pinning::command(self.pin.server.as_deref(), &node);
+        let mut cmd = pinned(self.pin.server.as_deref(), &node);
         let mut child = cmd
             .arg("provider.mjs")
             .current_dir(&dir)
@@ -730,7 +772,7 @@ impl Bench {
         };
         let pid = child.id();
         eprintln!("xtask bench: node-oidc-provider (pid {pid}) at {url}");
-        let load = Pinning::command(self.pin.loadgen.as_deref(), &self.loadgen)
+        let load = pinned(self.pin.loadgen.as_deref(), &self.loadgen)
             .args(["--endpoint", &url])
             .args(["--scenario", "oidc-client-credentials", "--oidc-client", "bench:bench-secret"])
             .args(["--connections", &self.opts.connections.to_string()])
@@ -754,7 +796,7 @@ impl Bench {
     /// `openssl speed -seconds 3 ecdsap256`.
     fn es256_sign_us(&self) -> anyhow::Result<f64> {
         let openssl = PathBuf::from("openssl");
-        let out = Pinning::command(self.pin.server.as_deref(), &openssl)
+        let out = pinned(self.pin.server.as_deref(), &openssl)
             .args(["speed", "-seconds", "3", "ecdsap256"])
             .stderr(Stdio::null())
             .output()
@@ -782,7 +824,7 @@ impl Bench {
         users_file: Option<&Path>,
         connections: usize,
     ) -> anyhow::Result<Child> {
-        let mut cmd = Pinning::command(self.pin.loadgen.as_deref(), &self.loadgen);
+        let mut cmd = pinned(self.pin.loadgen.as_deref(), &self.loadgen);
         let endpoint = if self.opts.https { &server.https } else { &server.http };
         cmd.arg("--endpoint")
             .arg(endpoint)
@@ -1004,24 +1046,9 @@ fn table(rows: &[Row]) -> String {
 pub(crate) fn bench(args: &[String]) -> anyhow::Result<()> {
     let opts = parse_options(args)?;
     let root = root();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map(|p| if p.is_absolute() { p } else { root.join(p) })
-        .unwrap_or_else(|| root.join("target"));
+    let target_dir = crate::target_dir(&root);
     if opts.build {
-        crate::run(
-            Command::new(&cargo)
-                .args([
-                    "build",
-                    "--release",
-                    "-p",
-                    "acs_identity_cli",
-                    "-p",
-                    "acs_identity_loadgen",
-                ])
-                .current_dir(&root),
-        )?;
+        crate::build_release(&root, &["-p", "acs_identity_cli", "-p", "acs_identity_loadgen"])?;
     }
     let machine = Machine::detect();
     let pin = Pinning::detect(opts.pin, machine.cores);
@@ -1227,20 +1254,14 @@ pub(crate) fn bench(args: &[String]) -> anyhow::Result<()> {
     let load_after = load_average();
 
     // The record.
-    let RunRecord { date, commit, dirty, command } = RunRecord::now(&root, "bench", args);
+    let record = RunRecord::now(&root, "bench", args);
     let transport = if opts.https {
         "HTTPS (rustls, keep-alive) to the `--listen` port"
     } else {
         "plain HTTP/1.1 keep-alive to the `--http-listen` port (no TLS cost on either side)"
     };
     let table = table(&rows);
-    let mut out = String::new();
-    out.push_str(&format!("### Run of {date}\n\n"));
-    out.push_str(&format!("- command: `{command}`\n"));
-    out.push_str(&format!(
-        "- commit: `{commit}`{}\n",
-        if dirty { " with uncommitted changes in the work tree" } else { "" }
-    ));
+    let mut out = record.heading();
     out.push_str(&format!(
         "- machine: {} cores, {}, {} RAM, Linux {}, {}\n",
         machine.cores, machine.cpu, machine.memory, machine.kernel, machine.rustc

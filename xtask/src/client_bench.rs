@@ -15,16 +15,16 @@
 //! and the clients to CPU 0), `--no-write` (leave BENCHMARKS.md alone), `--no-build` (use the
 //! binaries already built).
 
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use serde_json::Value;
 
-use crate::bench::{command_output, load_average, RunRecord};
+use crate::bench::{
+    command_output, load_average, pinned, read_banner, serve_command, Pinning, RunRecord,
+};
 use crate::root;
 
 const BEGIN: &str = "<!-- client-bench:begin -->";
@@ -99,40 +99,17 @@ impl Server {
         std::fs::create_dir_all(data_dir)?;
         let log_file = std::fs::File::create(log)
             .with_context(|| format!("cannot create {}", log.display()))?;
-        let mut cmd = pinned(cpu, bin);
-        cmd.arg("serve")
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(["--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log_file));
+        let mut cmd = serve_command(bin, data_dir, cpu, log_file);
         let mut child = cmd.spawn().with_context(|| format!("cannot start {cmd:?}"))?;
-        let stdout = child.stdout.take().context("no stdout")?;
-        let (tx, rx) = mpsc::channel::<String>();
-        // Reads the banner, then keeps draining stdout so the server never blocks on it.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let _ = tx.send(line);
-            }
-        });
         let (mut http, mut cs) = (None, None);
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while http.is_none() || cs.is_none() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let Ok(line) = rx.recv_timeout(left) else {
-                let _ = child.kill();
-                let _ = child.wait();
-                bail!("the server did not print its banner; see {}", log.display());
-            };
-            let line = line.trim();
+        read_banner(&mut child, Duration::from_secs(120), log, |line| {
             if let Some(v) = line.strip_prefix("plain HTTP at ") {
                 http = Some(v.trim().trim_end_matches('/').to_owned());
             } else if line.starts_with("endpoint=") && line.contains(";accesskey=") {
                 cs = Some(line.to_owned());
             }
-        }
+            http.is_some() && cs.is_some()
+        })?;
         Ok(Server {
             child,
             http: http.unwrap_or_default(),
@@ -152,17 +129,6 @@ impl Drop for Server {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
-    }
-}
-
-fn pinned(cpu: Option<&str>, program: &Path) -> Command {
-    match cpu {
-        Some(cpu) => {
-            let mut c = Command::new("taskset");
-            c.arg("-c").arg(cpu).arg(program);
-            c
-        }
-        None => Command::new(program),
     }
 }
 
@@ -297,36 +263,17 @@ fn table(rows: &[Measured]) -> String {
 pub(crate) fn client_bench(args: &[String]) -> anyhow::Result<()> {
     let opts = parse_options(args)?;
     let root = root();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map(|p| if p.is_absolute() { p } else { root.join(p) })
-        .unwrap_or_else(|| root.join("target"));
+    let target_dir = crate::target_dir(&root);
     if opts.build {
-        crate::run(
-            Command::new(&cargo)
-                .args(["build", "--release", "-p", "acs_identity_cli"])
-                .current_dir(&root),
-        )?;
-        crate::run(
-            Command::new(&cargo)
-                .args(["build", "--release", "-p", "acs_identity", "--example", "cpu_per_call"])
-                .current_dir(&root),
-        )?;
+        crate::build_release(&root, &["-p", "acs_identity_cli"])?;
+        crate::build_release(&root, &["-p", "acs_identity", "--example", "cpu_per_call"])?;
     }
     let compat = crate::compat_setup()?;
     let server_bin = target_dir.join("release/acs-identity");
     let rust_bin = target_dir.join("release/examples/cpu_per_call");
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let pin = opts.pin
-        && cores >= 2
-        && Command::new("taskset")
-            .arg("-V")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok();
-    let (server_cpu, client_cpu) = if pin { (Some("1"), Some("0")) } else { (None, None) };
+    let pin = Pinning::detect(opts.pin, cores);
+    let (server_cpu, client_cpu) = (pin.server.as_deref(), pin.loadgen.as_deref());
 
     let scratch =
         std::env::temp_dir().join(format!("acs-identity-client-bench-{}", std::process::id()));
@@ -419,7 +366,7 @@ pub(crate) fn client_bench(args: &[String]) -> anyhow::Result<()> {
     result?;
     let load_after = load_average();
 
-    let RunRecord { date, commit, dirty, command } = RunRecord::now(&root, "client-bench", args);
+    let record = RunRecord::now(&root, "client-bench", args);
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .unwrap_or_default()
         .lines()
@@ -434,13 +381,7 @@ pub(crate) fn client_bench(args: &[String]) -> anyhow::Result<()> {
         .unwrap_or_default();
     let rustc = command_output(Command::new("rustc").arg("--version")).unwrap_or_default();
 
-    let mut out = String::new();
-    out.push_str(&format!("### Run of {date}\n\n"));
-    out.push_str(&format!("- command: `{command}`\n"));
-    out.push_str(&format!(
-        "- commit: `{commit}`{}\n",
-        if dirty { " with uncommitted changes in the work tree" } else { "" }
-    ));
+    let mut out = record.heading();
     out.push_str(&format!("- machine: {cores} cores, {cpu}, Linux {kernel}, {rustc}\n"));
     out.push_str(&format!(
         "- protocol: per client, {} warm-up pairs, then {} sequential `create_user` + `get_token([\"chat\"])` \
@@ -455,7 +396,11 @@ pub(crate) fn client_bench(args: &[String]) -> anyhow::Result<()> {
     );
     out.push_str(&format!(
         "- pinning: {}\n",
-        if pin { "server on CPU 1, each client on CPU 0 (`taskset -c`)" } else { "none" }
+        if pin.server.is_some() {
+            "server on CPU 1, each client on CPU 0 (`taskset -c`)"
+        } else {
+            "none"
+        }
     ));
     out.push_str(&format!(
         "- load average (1, 5, 15 min) before: {load_before}; after: {load_after}{}\n",

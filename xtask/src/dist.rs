@@ -27,7 +27,7 @@ pub(crate) fn dist(args: &[String]) -> anyhow::Result<()> {
         bail!("the packages carry a linux x86-64 binary: run `cargo xtask dist` on linux x86-64");
     }
     let root = root();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let cargo = crate::cargo();
     let version = cli_version(&cargo, &root)?;
     let dist = root.join("target/dist");
     if dist.exists() {
@@ -79,21 +79,7 @@ fn cli_version(cargo: &str, root: &Path) -> anyhow::Result<String> {
 
 /// `target/dist-venv` with the pinned maturin and auditwheel; skipped when current.
 fn tools_venv(root: &Path) -> anyhow::Result<PathBuf> {
-    let venv = root.join("target/dist-venv");
-    let python = venv.join("bin/python");
-    let requirements = root.join("packaging/python/requirements-build.txt");
-    let wanted = std::fs::read_to_string(&requirements)
-        .with_context(|| format!("cannot read {}", requirements.display()))?;
-    let stamp = venv.join(".requirements");
-    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
-        let system_python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
-        run(Command::new(system_python).arg("-m").arg("venv").arg(&venv))?;
-        run(Command::new(&python)
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
-            .arg(&requirements))?;
-        std::fs::write(&stamp, &wanted)?;
-    }
-    Ok(python)
+    crate::venv(root, "target/dist-venv", "packaging/python/requirements-build.txt")
 }
 
 /// Builds the wheel with maturin and checks its platform tag with `auditwheel show`.

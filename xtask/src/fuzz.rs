@@ -175,7 +175,7 @@ struct Outcome {
 pub(crate) fn fuzz(args: &[String]) -> anyhow::Result<()> {
     let options = parse_options(args)?;
     let root = root();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let cargo = crate::cargo();
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target-fuzz"));

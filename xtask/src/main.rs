@@ -57,6 +57,46 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
+/// The cargo that runs xtask (`CARGO`), or `cargo` from `PATH`.
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
+}
+
+/// `cargo build --release <args>` in the workspace.
+fn build_release(root: &Path, args: &[&str]) -> anyhow::Result<()> {
+    run(Command::new(cargo()).args(["build", "--release"]).args(args).current_dir(root))
+}
+
+/// The workspace's target directory: `CARGO_TARGET_DIR` (relative to the workspace root) or
+/// `target/`.
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|p| if p.is_absolute() { p } else { root.join(p) })
+        .unwrap_or_else(|| root.join("target"))
+}
+
+/// A virtualenv at `root/venv` with the packages pinned in `root/requirements`, made with
+/// `PYTHON` (default `python3`); skipped when it was made from the same requirements.
+/// Returns its Python.
+fn venv(root: &Path, venv: &str, requirements: &str) -> anyhow::Result<PathBuf> {
+    let venv = root.join(venv);
+    let python = venv.join("bin/python");
+    let requirements = root.join(requirements);
+    let stamp = venv.join(".requirements");
+    let wanted = std::fs::read_to_string(&requirements)
+        .with_context(|| format!("cannot read {}", requirements.display()))?;
+    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
+        let system_python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
+        run(Command::new(system_python).arg("-m").arg("venv").arg(&venv))?;
+        run(Command::new(&python)
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
+            .arg(&requirements))?;
+        std::fs::write(&stamp, &wanted)?;
+    }
+    Ok(python)
+}
+
 fn run(cmd: &mut Command) -> anyhow::Result<()> {
     eprintln!("xtask: running {cmd:?}");
     let status = cmd.status().with_context(|| format!("cannot run {cmd:?}"))?;
@@ -75,20 +115,7 @@ struct Compat {
 /// `tests/browser`) with `npm ci`. Each step is skipped when already current.
 fn compat_setup() -> anyhow::Result<Compat> {
     let root = root();
-    let venv = root.join("target/compat-venv");
-    let python = venv.join("bin/python");
-    let requirements = root.join("tests/compat/python/requirements.txt");
-    let stamp = venv.join(".requirements");
-    let wanted = std::fs::read_to_string(&requirements)
-        .with_context(|| format!("cannot read {}", requirements.display()))?;
-    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
-        let system_python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
-        run(Command::new(system_python).arg("-m").arg("venv").arg(&venv))?;
-        run(Command::new(&python)
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
-            .arg(&requirements))?;
-        std::fs::write(&stamp, &wanted)?;
-    }
+    let python = venv(&root, "target/compat-venv", "tests/compat/python/requirements.txt")?;
     // The JS SDK for Node, and the browser test's SDK bundle, esbuild and playwright-core.
     for dir in ["tests/compat/js", "tests/browser"] {
         let js = root.join(dir);
@@ -116,7 +143,7 @@ fn test(extra: &[String]) -> anyhow::Result<()> {
     let extra = extra.strip_prefix(&["--".to_owned()]).unwrap_or(extra);
     let compat = compat_setup()?;
     let root = root();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let cargo = cargo();
     let postgres = Postgres::find();
     let mut has_nextest = Command::new(&cargo)
         .args(["nextest", "--version"])

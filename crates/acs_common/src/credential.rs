@@ -567,6 +567,14 @@ mod tests {
             self.calls.load(Ordering::SeqCst)
         }
 
+        /// A credential that refreshes on demand only, with tokens valid for `minutes`.
+        fn on_demand(&self, clock: &Arc<TokioClock>, minutes: i64) -> CommunicationTokenCredential {
+            CommunicationTokenCredential::with_refresh_options(
+                self.fresh(clock.clone(), minutes).with_clock(clock.clone()),
+            )
+            .unwrap()
+        }
+
         /// A proactively refreshing credential whose initial and fresh tokens live 20 minutes.
         fn proactive(&self, clock: &Arc<TokioClock>) -> CommunicationTokenCredential {
             CommunicationTokenCredential::with_refresh_options(
@@ -587,6 +595,42 @@ mod tests {
                 calls.fetch_add(1, Ordering::SeqCst);
                 let token = token_valid_for(clock.as_ref(), minutes);
                 async move { Ok(token) }
+            })
+        }
+
+        /// Refresher like [`fresh`](Self::fresh) that takes a second per call: a slow token
+        /// service.
+        fn slow(&self, clock: Arc<TokioClock>, minutes: i64) -> CommunicationTokenRefreshOptions {
+            let calls = self.calls.clone();
+            CommunicationTokenRefreshOptions::new(move || {
+                calls.fetch_add(1, Ordering::SeqCst);
+                let clock = clock.clone();
+                async move {
+                    tokio::time::sleep(secs(1)).await;
+                    Ok(token_valid_for(clock.as_ref(), minutes))
+                }
+            })
+        }
+
+        /// Refresher that issues a new token valid for 20 minutes, except on the calls (counted
+        /// from 0) for which `fails` is true: those fail with an IO error saying `message`.
+        fn failing(
+            &self,
+            clock: Arc<TokioClock>,
+            fails: fn(usize) -> bool,
+            message: &'static str,
+        ) -> CommunicationTokenRefreshOptions {
+            let calls = self.calls.clone();
+            CommunicationTokenRefreshOptions::new(move || {
+                let n = calls.fetch_add(1, Ordering::SeqCst);
+                let token = token_valid_for(clock.as_ref(), 20);
+                async move {
+                    if fails(n) {
+                        Err(Error::with_message(ErrorKind::Io, message))
+                    } else {
+                        Ok(token)
+                    }
+                }
             })
         }
 
@@ -772,10 +816,7 @@ mod tests {
         let with_static =
             CommunicationTokenCredential::new(jwt(BASE + Duration::hours(1))).unwrap();
         let counting = Counting::new();
-        let with_refresher = CommunicationTokenCredential::with_refresh_options(
-            counting.fresh(clock.clone(), 60).with_clock(clock.clone()),
-        )
-        .unwrap();
+        let with_refresher = counting.on_demand(&clock, 60);
         with_static.dispose();
         with_refresher.dispose();
         for credential in [&with_static, &with_refresher] {
@@ -790,10 +831,7 @@ mod tests {
     async fn on_demand_refresh_only_within_two_minutes_of_expiry() {
         let clock = clock();
         let counting = Counting::new();
-        let credential = CommunicationTokenCredential::with_refresh_options(
-            counting.fresh(clock.clone(), 20).with_clock(clock.clone()),
-        )
-        .unwrap();
+        let credential = counting.on_demand(&clock, 20);
         let first = credential.get_token().await.unwrap();
         assert_eq!(first.expires_on, BASE + Duration::minutes(20));
 
@@ -812,26 +850,14 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn on_demand_refresh_after_expiry_and_failure_propagates() {
         let clock = clock();
-        let calls = Arc::new(AtomicUsize::new(0));
-        let refresher_clock = clock.clone();
-        let refresher_calls = calls.clone();
-        let options = CommunicationTokenRefreshOptions::new(move || {
-            let n = refresher_calls.fetch_add(1, Ordering::SeqCst);
-            let token = token_valid_for(refresher_clock.as_ref(), 20);
-            async move {
-                if n == 0 {
-                    Ok(token)
-                } else {
-                    Err(Error::with_message(ErrorKind::Io, "refresh failed"))
-                }
-            }
-        })
-        .with_clock(clock.clone());
+        let counting = Counting::new();
+        let options =
+            counting.failing(clock.clone(), |n| n > 0, "refresh failed").with_clock(clock.clone());
         let credential = CommunicationTokenCredential::with_refresh_options(options).unwrap();
         credential.get_token().await.unwrap();
         advance_to(&clock, secs(21 * 60)).await;
         assert_eq!(credential.get_token().await.unwrap_err().to_string(), "refresh failed");
-        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        assert_eq!(counting.calls(), 2);
     }
 
     #[tokio::test(start_paused = true)]
@@ -896,10 +922,7 @@ mod tests {
     async fn sequential_calls_refresh_once() {
         let clock = clock();
         let counting = Counting::new();
-        let credential = CommunicationTokenCredential::with_refresh_options(
-            counting.fresh(clock.clone(), 60).with_clock(clock.clone()),
-        )
-        .unwrap();
+        let credential = counting.on_demand(&clock, 60);
         for _ in 0..10 {
             credential.get_token().await.unwrap();
         }
@@ -909,22 +932,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn concurrent_calls_share_one_refresh() {
         let clock = clock();
-        let calls = Arc::new(AtomicUsize::new(0));
-        let refresher_calls = calls.clone();
-        let refresher_clock = clock.clone();
-        let options = CommunicationTokenRefreshOptions::new(move || {
-            refresher_calls.fetch_add(1, Ordering::SeqCst);
-            let clock = refresher_clock.clone();
-            async move {
-                // A slow token service.
-                tokio::time::sleep(secs(1)).await;
-                Ok(token_valid_for(clock.as_ref(), 60))
-            }
-        })
-        .with_clock(clock.clone());
+        let counting = Counting::new();
+        let options = counting.slow(clock.clone(), 60).with_clock(clock.clone());
         let credential = CommunicationTokenCredential::with_refresh_options(options).unwrap();
         let results = join_all((0..10).map(|_| credential.get_token())).await;
-        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(counting.calls(), 1);
         let first = results[0].as_ref().unwrap().token.clone();
         assert!(results.iter().all(|r| r.as_ref().unwrap().token == first));
     }
@@ -932,25 +944,17 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn get_token_during_proactive_refresh_shares_it() {
         let clock = clock();
-        let calls = Arc::new(AtomicUsize::new(0));
-        let refresher_calls = calls.clone();
-        let refresher_clock = clock.clone();
-        let options = CommunicationTokenRefreshOptions::new(move || {
-            refresher_calls.fetch_add(1, Ordering::SeqCst);
-            let clock = refresher_clock.clone();
-            async move {
-                tokio::time::sleep(secs(1)).await;
-                Ok(token_valid_for(clock.as_ref(), 20))
-            }
-        })
-        .with_clock(clock.clone())
-        .with_refresh_proactively(true);
+        let counting = Counting::new();
+        let options = counting
+            .slow(clock.clone(), 20)
+            .with_clock(clock.clone())
+            .with_refresh_proactively(true);
         let credential = CommunicationTokenCredential::with_refresh_options(options).unwrap();
         // Let the background task start its (slow) initial refresh.
         settle().await;
-        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(counting.calls(), 1);
         credential.get_token().await.unwrap();
-        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(counting.calls(), 1);
     }
 
     #[tokio::test(start_paused = true)]
@@ -987,45 +991,34 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn failing_proactive_refresh_is_swallowed_and_resumes_after_on_demand_refresh() {
         let clock = clock();
-        let calls = Arc::new(AtomicUsize::new(0));
-        let refresher_calls = calls.clone();
-        let refresher_clock = clock.clone();
-        let options = CommunicationTokenRefreshOptions::new(move || {
-            let n = refresher_calls.fetch_add(1, Ordering::SeqCst);
-            let token = token_valid_for(refresher_clock.as_ref(), 20);
-            async move {
-                if n == 0 {
-                    Err(Error::with_message(ErrorKind::Io, "service unavailable"))
-                } else {
-                    Ok(token)
-                }
-            }
-        })
-        .with_clock(clock.clone())
-        .with_initial_token(token_valid_for(clock.as_ref(), 20).token.secret().to_owned())
-        .with_refresh_proactively(true);
+        let counting = Counting::new();
+        let options = counting
+            .failing(clock.clone(), |n| n == 0, "service unavailable")
+            .with_clock(clock.clone())
+            .with_initial_token(token_valid_for(clock.as_ref(), 20).token.secret().to_owned())
+            .with_refresh_proactively(true);
         let credential = CommunicationTokenCredential::with_refresh_options(options).unwrap();
         settle().await;
 
         // The proactive refresh at 10 minutes fails; the current token is still served.
         advance_to(&clock, secs(10 * 60)).await;
-        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(counting.calls(), 1);
         let still_old = credential.get_token().await.unwrap();
         assert_eq!(still_old.expires_on, BASE + Duration::minutes(20));
         // No retry while the token is outside the on-demand window.
         advance_to(&clock, secs(17 * 60)).await;
-        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(counting.calls(), 1);
 
         // Inside the 2-minute window get_token refreshes; proactive scheduling resumes from there.
         advance_to(&clock, secs(19 * 60)).await;
         let fresh = credential.get_token().await.unwrap();
         assert_eq!(fresh.expires_on, BASE + Duration::minutes(39));
-        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        assert_eq!(counting.calls(), 2);
         settle().await;
         advance_to(&clock, secs(29 * 60 - 1)).await;
-        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        assert_eq!(counting.calls(), 2);
         advance_to(&clock, secs(29 * 60)).await;
-        assert_eq!(calls.load(Ordering::SeqCst), 3, "proactive refresh at 39 - 10 minutes");
+        assert_eq!(counting.calls(), 3, "proactive refresh at 39 - 10 minutes");
     }
 
     #[tokio::test]

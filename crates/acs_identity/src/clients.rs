@@ -672,6 +672,7 @@ struct ValidateTokenRequest<'a> {
 }
 
 mod assignments;
+mod paging;
 #[cfg(test)]
 mod tests;
 mod users;

@@ -90,6 +90,52 @@ macro_rules! wire_enum {
     };
 }
 
+/// A page of a list operation as the client's pager reads it: the link to the next page.
+pub(crate) trait ListPage: azure_core::http::pager::Page {
+    /// The service's `nextLink`, if there is a next page.
+    fn next_link(&self) -> Option<&str>;
+}
+
+/// Defines one page of a list operation: `value` and the service's `nextLink`, with the
+/// `Page` implementation that yields the values and [`ListPage`] for the pager.
+macro_rules! list_page {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $(#[$value_meta:meta])*
+            pub value: Vec<$item:ty>,
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        #[non_exhaustive]
+        pub struct $name {
+            $(#[$value_meta])*
+            pub value: Vec<$item>,
+            /// The link to the next page, if there is one.
+            #[serde(default)]
+            pub next_link: Option<String>,
+        }
+
+        #[async_trait::async_trait]
+        impl azure_core::http::pager::Page for $name {
+            type Item = $item;
+            type IntoIter = std::vec::IntoIter<$item>;
+
+            async fn into_items(self) -> azure_core::Result<Self::IntoIter> {
+                Ok(self.value.into_iter())
+            }
+        }
+
+        impl $crate::models::ListPage for $name {
+            fn next_link(&self) -> Option<&str> {
+                self.next_link.as_deref()
+            }
+        }
+    };
+}
+
 mod assignments;
 pub use assignments::*;
 mod users;

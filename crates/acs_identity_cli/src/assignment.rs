@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use futures::TryStreamExt as _;
 use serde_json::{json, Value};
 
-use crate::connection::{api_error, ClientArgs, Needs};
+use crate::connection::{api_error, model, ClientArgs, Needs};
 use crate::output::{print_json, print_table, Output};
 
 /// `acs-identity assignment`: the shared client flags and a subcommand.
@@ -116,11 +116,10 @@ pub(crate) async fn run(args: AssignmentArgs) -> anyhow::Result<()> {
             let client = client_args.client(Needs::Stable)?;
             match command {
                 TeamsExtensionCommand::Show { tenant_id, object_id } => {
-                    let assignment = client
-                        .get_teams_extension_assignment(&tenant_id, &object_id, None)
-                        .await
-                        .and_then(|r| r.into_model())
-                        .map_err(|e| api_error(e, "read the assignment"))?;
+                    let assignment = model(
+                        client.get_teams_extension_assignment(&tenant_id, &object_id, None).await,
+                        "read the assignment",
+                    )?;
                     print_teams(&assignment, output)
                 }
                 TeamsExtensionCommand::Set { tenant_id, object_id, principal_type, client_ids } => {
@@ -128,13 +127,14 @@ pub(crate) async fn run(args: AssignmentArgs) -> anyhow::Result<()> {
                         TeamsExtensionPrincipalType::from(principal_type),
                         client_ids,
                     );
-                    let assignment = client
-                        .create_or_replace_teams_extension_assignment(
-                            &tenant_id, &object_id, &request, None,
-                        )
-                        .await
-                        .and_then(|r| r.into_model())
-                        .map_err(|e| api_error(e, "set the assignment"))?;
+                    let assignment = model(
+                        client
+                            .create_or_replace_teams_extension_assignment(
+                                &tenant_id, &object_id, &request, None,
+                            )
+                            .await,
+                        "set the assignment",
+                    )?;
                     print_teams(&assignment, output)
                 }
                 TeamsExtensionCommand::Delete { tenant_id, object_id } => {
@@ -163,11 +163,10 @@ pub(crate) async fn run(args: AssignmentArgs) -> anyhow::Result<()> {
                     print_entra_list(&assignments, output)
                 }
                 EntraCommand::Show { object_id } => {
-                    let assignment = client
-                        .get_entra_assignment(&object_id, None)
-                        .await
-                        .and_then(|r| r.into_model())
-                        .map_err(|e| api_error(e, "read the assignment"))?;
+                    let assignment = model(
+                        client.get_entra_assignment(&object_id, None).await,
+                        "read the assignment",
+                    )?;
                     print_entra(&assignment, output)
                 }
                 EntraCommand::Set { object_id, tenant_id, principal_type, client_ids } => {
@@ -176,11 +175,10 @@ pub(crate) async fn run(args: AssignmentArgs) -> anyhow::Result<()> {
                         EntraPrincipalType::from(principal_type),
                         client_ids,
                     );
-                    let assignment = client
-                        .create_or_replace_entra_assignment(&object_id, &request, None)
-                        .await
-                        .and_then(|r| r.into_model())
-                        .map_err(|e| api_error(e, "set the assignment"))?;
+                    let assignment = model(
+                        client.create_or_replace_entra_assignment(&object_id, &request, None).await,
+                        "set the assignment",
+                    )?;
                     print_entra(&assignment, output)
                 }
                 EntraCommand::Delete { object_id } => {

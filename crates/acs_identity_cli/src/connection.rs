@@ -164,6 +164,18 @@ impl fmt::Display for ServiceError {
 
 impl std::error::Error for ServiceError {}
 
+/// The model of a client call's answer, or the CLI's error for it ([`api_error`]).
+pub(crate) fn model<T, F>(
+    answer: azure_core::Result<azure_core::http::Response<T, F>>,
+    doing: &str,
+) -> anyhow::Result<T>
+where
+    T: azure_core::http::DeserializeWith<F>,
+    F: azure_core::http::Format,
+{
+    answer.and_then(|r| r.into_model()).map_err(|e| api_error(e, doing))
+}
+
 /// Turns a client error into the CLI's error: service answers as [`ServiceError`], anything else
 /// (connection, TLS, client-side validation) with what was being done.
 pub(crate) fn api_error(error: azure_core::Error, doing: &str) -> anyhow::Error {

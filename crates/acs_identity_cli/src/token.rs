@@ -1,7 +1,7 @@
 //! `acs-identity token ...`: issue, revoke, exchange, decode and verify access tokens.
 
 use acs_identity::models::{
-    CommunicationIdentityClientGetTokenOptions, CommunicationTokenScope,
+    CommunicationAccessToken, CommunicationIdentityClientGetTokenOptions, CommunicationTokenScope,
     GetTokenForTeamsUserOptions,
 };
 use acs_identity::CommunicationUserIdentifier;
@@ -12,7 +12,7 @@ use base64::Engine as _;
 use serde_json::{json, Map, Value};
 use time::UtcOffset;
 
-use crate::connection::{api_error, ClientArgs, Needs};
+use crate::connection::{api_error, model, ClientArgs, Needs};
 use crate::output::{local, print_json, print_table, relative, rfc3339, Output};
 use crate::user::with_relative;
 use crate::Exit;
@@ -86,22 +86,9 @@ pub(crate) async fn run(args: TokenArgs, local_offset: UtcOffset) -> anyhow::Res
                 expires_in: expires_in.map(|m| Duration::minutes(i64::from(m))),
                 ..Default::default()
             };
-            let token = client
-                .get_token(&user, &scopes, Some(options))
-                .await
-                .and_then(|r| r.into_model())
-                .map_err(|e| api_error(e, "issue the token"))?;
-            match output {
-                Output::Json => print_json(&json!({
-                    "id": user.id,
-                    "token": token.token.secret(),
-                    "expiresOn": rfc3339(token.expires_on),
-                })),
-                Output::Table => print_table(&[
-                    ("token", token.token.secret().to_owned()),
-                    ("expires on", with_relative(token.expires_on)),
-                ]),
-            }
+            let token =
+                model(client.get_token(&user, &scopes, Some(options)).await, "issue the token")?;
+            print_token(Some(&user.id), &token, output)
         }
         TokenCommand::Revoke { id } => {
             let client = client_args.client(Needs::Stable)?;
@@ -118,21 +105,11 @@ pub(crate) async fn run(args: TokenArgs, local_offset: UtcOffset) -> anyhow::Res
         TokenCommand::ExchangeTeams { token, app_id, user_id } => {
             let client = client_args.client(Needs::Stable)?;
             let parameters = GetTokenForTeamsUserOptions::new(read_token(token)?, app_id, user_id);
-            let token = client
-                .get_token_for_teams_user(&parameters, None)
-                .await
-                .and_then(|r| r.into_model())
-                .map_err(|e| api_error(e, "exchange the token"))?;
-            match output {
-                Output::Json => print_json(&json!({
-                    "token": token.token.secret(),
-                    "expiresOn": rfc3339(token.expires_on),
-                })),
-                Output::Table => print_table(&[
-                    ("token", token.token.secret().to_owned()),
-                    ("expires on", with_relative(token.expires_on)),
-                ]),
-            }
+            let token = model(
+                client.get_token_for_teams_user(&parameters, None).await,
+                "exchange the token",
+            )?;
+            print_token(None, &token, output)
         }
         TokenCommand::Decode { token } => {
             let token = read_token(token)?;
@@ -142,11 +119,7 @@ pub(crate) async fn run(args: TokenArgs, local_offset: UtcOffset) -> anyhow::Res
         TokenCommand::Verify { token } => {
             let token = read_token(token)?;
             let client = client_args.client(Needs::Stable)?;
-            let verdict = client
-                .validate_token(&token, None)
-                .await
-                .and_then(|r| r.into_model())
-                .map_err(|e| api_error(e, "verify the token"))?;
+            let verdict = model(client.validate_token(&token, None).await, "verify the token")?;
             let scopes: Vec<&str> =
                 verdict.scopes.iter().map(CommunicationTokenScope::as_str).collect();
             let user = verdict.user.as_ref().map(|u| u.id.as_str());
@@ -182,6 +155,29 @@ pub(crate) async fn run(args: TokenArgs, local_offset: UtcOffset) -> anyhow::Res
 }
 
 /// The token argument, or stdin for `-`.
+/// Prints an issued or exchanged token and its expiry, after the user's id when there is one.
+fn print_token(
+    id: Option<&str>,
+    token: &CommunicationAccessToken,
+    output: Output,
+) -> anyhow::Result<()> {
+    match output {
+        Output::Json => {
+            let mut fields = Map::new();
+            if let Some(id) = id {
+                fields.insert("id".to_owned(), json!(id));
+            }
+            fields.insert("token".to_owned(), json!(token.token.secret()));
+            fields.insert("expiresOn".to_owned(), json!(rfc3339(token.expires_on)));
+            print_json(&Value::Object(fields))
+        }
+        Output::Table => print_table(&[
+            ("token", token.token.secret().to_owned()),
+            ("expires on", with_relative(token.expires_on)),
+        ]),
+    }
+}
+
 fn read_token(arg: String) -> anyhow::Result<String> {
     let token = if arg == "-" {
         std::io::read_to_string(std::io::stdin()).context("cannot read the token from stdin")?

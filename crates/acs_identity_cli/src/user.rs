@@ -13,7 +13,7 @@ use azure_core::time::{Duration, OffsetDateTime};
 use serde::Serialize;
 
 use crate::bulk::{self, BulkPlan};
-use crate::connection::{api_error, ClientArgs, Needs};
+use crate::connection::{api_error, model, ClientArgs, Needs};
 use crate::output::{print_json, print_table, relative, rfc3339, Output};
 
 /// `acs-identity user`: the shared client flags and a subcommand.
@@ -192,11 +192,7 @@ pub(crate) async fn create_one(
             custom_id: new.custom_id.clone(),
             ..Default::default()
         };
-        let user = client
-            .create_user(Some(options))
-            .await
-            .and_then(|r| r.into_model())
-            .map_err(|e| api_error(e, "create the user"))?;
+        let user = model(client.create_user(Some(options)).await, "create the user")?;
         return Ok(CreatedUser {
             id: user.id,
             custom_id: new.custom_id.clone(),
@@ -210,11 +206,8 @@ pub(crate) async fn create_one(
         custom_id: new.custom_id.clone(),
         ..Default::default()
     };
-    let created = client
-        .create_user_and_token(&new.scopes, Some(options))
-        .await
-        .and_then(|r| r.into_model())
-        .map_err(|e| api_error(e, "create the user"))?;
+    let created =
+        model(client.create_user_and_token(&new.scopes, Some(options)).await, "create the user")?;
     Ok(CreatedUser {
         id: created.user.id,
         custom_id: new.custom_id.clone(),
@@ -245,11 +238,7 @@ async fn show(
     output: Output,
 ) -> anyhow::Result<()> {
     let user = CommunicationUserIdentifier::new(id);
-    let detail = client
-        .get_user_detail(&user, None)
-        .await
-        .and_then(|r| r.into_model())
-        .map_err(|e| api_error(e, "read the user"))?;
+    let detail = model(client.get_user_detail(&user, None).await, "read the user")?;
     let last_token = detail.last_token_issued_at.map(rfc3339);
     match output {
         Output::Json => print_json(&serde_json::json!({

@@ -10,80 +10,25 @@
 
 mod support;
 
-use support::SETUP_HINT;
+use support::{BrowserDriver, Killed};
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::thread;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use acs_identity_testkit::issuer::TEAMS_AUDIENCE;
-use acs_identity_testkit::{uuid_like, TestIssuer};
+use acs_identity_testkit::uuid_like;
 use serde_json::{json, Value};
 
 /// Bundling, Chromium's start and every case, with room to spare on a busy machine.
 const RUN_TIMEOUT: Duration = Duration::from_secs(360);
 
-/// Kills a child process when dropped (the driver or the server, on any failure).
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn require(what: &str, ok: bool, hint: &str) {
-    assert!(ok, "{what} is missing: {hint}");
-}
-
-/// Lines the driver prints, read on a thread so it never blocks on a full pipe.
-fn lines_of(reader: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        for line in BufReader::new(reader).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
 #[test]
 fn js_sdk_in_chromium() {
-    let root = support::workspace_root();
-    let browser_dir = root.join("tests/browser");
-    require(
-        "the browser test's packages",
-        browser_dir.join("node_modules/playwright-core/package.json").is_file()
-            && browser_dir
-                .join("node_modules/@azure/communication-identity/package.json")
-                .is_file(),
-        SETUP_HINT,
-    );
-    require(
-        "Chromium",
-        Path::new("/usr/bin/chromium").is_file(),
-        "apt-get install chromium (.ci/run does)",
-    );
-    require(
-        "certutil",
-        Command::new("certutil").arg("-H").output().is_ok(),
-        "apt-get install libnss3-tools (.ci/run does)",
-    );
+    let browser_dir = BrowserDriver::dir(&["playwright-core", "@azure/communication-identity"]);
 
     // The Teams user whose Entra token the page exchanges.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("tokio runtime for the test issuer");
-    let issuer = runtime.block_on(TestIssuer::start());
+    let (runtime, issuer) = support::test_issuer();
     let (app_id, user_id) = (uuid_like(), uuid_like());
     let teams_token = issuer.mint(&issuer.claims(
         TEAMS_AUDIENCE,
@@ -93,41 +38,18 @@ fn js_sdk_in_chromium() {
     ));
 
     let started = Instant::now();
-    let mut driver = Command::new("node");
-    driver
-        .arg(browser_dir.join("run.mjs"))
-        .current_dir(&browser_dir)
-        .env("NO_PROXY", "127.0.0.1,localhost")
-        .env("no_proxy", "127.0.0.1,localhost")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if let Some(shot) = std::env::var_os("ACS_BROWSER_SCREENSHOT") {
-        driver.env("ACS_BROWSER_SCREENSHOT", shot);
-    }
-    let mut driver = Killed(driver.spawn().expect("run node tests/browser/run.mjs"));
-    let mut stdin = driver.0.stdin.take().expect("driver stdin");
-    let out = lines_of(driver.0.stdout.take().expect("driver stdout"));
-    let err = lines_of(driver.0.stderr.take().expect("driver stderr"));
-    let mut printed = Vec::new();
-    let deadline = started + RUN_TIMEOUT;
-    let next_line = |printed: &mut Vec<String>| -> Option<String> {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = out.recv_timeout(left).ok()?;
-        printed.push(line.clone());
-        Some(line)
-    };
+    let envs: Vec<_> = std::env::var_os("ACS_BROWSER_SCREENSHOT")
+        .map(|shot| ("ACS_BROWSER_SCREENSHOT", shot))
+        .into_iter()
+        .collect();
+    let mut driver = BrowserDriver::start(&browser_dir, "run.mjs", &envs, RUN_TIMEOUT);
 
     // The page's origins, then the service allowing only the first.
     let origins = loop {
-        match next_line(&mut printed) {
+        match driver.next_line() {
             Some(line) if line.starts_with("origins ") => break line,
             Some(_) => continue,
-            None => panic!(
-                "the driver printed no origins\n{}\n--- stderr ---\n{}",
-                printed.join("\n"),
-                err.try_iter().collect::<Vec<_>>().join("\n")
-            ),
+            None => panic!("the driver printed no origins\n{}", driver.report("")),
         }
     };
     let mut words = origins.split_whitespace().skip(1);
@@ -139,11 +61,8 @@ fn js_sdk_in_chromium() {
     let mut trust = std::ffi::OsString::from(format!("{}=", issuer.issuer()));
     trust.push(issuer.jwks_file());
     let (server, banner) = support::spawn_serve(
-        support::command()
-            .arg("serve")
-            .arg("--data-dir")
-            .arg(data_dir.path())
-            .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
+        support::serve_command(data_dir.path())
+            .args(["--log-format", "json"])
             .args(["--cors-allowed-origins", allowed])
             .arg("--trust-issuer")
             .arg(trust)
@@ -162,28 +81,13 @@ fn js_sdk_in_chromium() {
         "teamsAppId": app_id,
         "teamsUserId": user_id,
     });
-    writeln!(stdin, "{config}").expect("configuration to the driver");
-    drop(stdin);
+    driver.configure(&config);
 
     // Every case, then the summary.
-    let summary = loop {
-        match next_line(&mut printed) {
-            Some(line) if line.ends_with(" failed") && line.contains(" passed, ") => break line,
-            Some(_) => continue,
-            None => break String::new(),
-        }
-    };
-    let status = driver.0.wait().expect("driver exit");
-    let report = || {
-        format!(
-            "{}\n--- driver stderr ---\n{}\n--- server stderr ---\n{}",
-            printed.join("\n"),
-            err.try_iter().collect::<Vec<_>>().join("\n"),
-            server_log()
-        )
-    };
+    let (summary, status) = driver.finish();
+    let report = || driver.report(&server_log());
     assert!(status.success() && summary.ends_with(" 0 failed"), "browser run failed\n{}", report());
-    let passed: usize = summary.split(' ').next().and_then(|n| n.parse().ok()).unwrap_or(0);
+    let passed = support::passed(&summary);
     // Two bundles of 16 cases and 3 checks each, and the disallowed origin's two.
     assert!(passed >= 2 * 19 + 2, "too few checks ran ({summary})\n{}", report());
 
@@ -200,6 +104,10 @@ fn js_sdk_in_chromium() {
     };
     assert!(preflights("/teamsUser/:exchangeAccessToken", true) >= 2, "{}", report());
     assert!(preflights("/identities", false) >= 1, "{}", report());
-    println!("{}\nbrowser run took {:.1} s", printed.join("\n"), started.elapsed().as_secs_f64());
+    println!(
+        "{}\nbrowser run took {:.1} s",
+        driver.printed.join("\n"),
+        started.elapsed().as_secs_f64()
+    );
     drop(runtime);
 }

@@ -35,13 +35,7 @@ impl Server {
     fn start_with(flags: &[&str]) -> Server {
         let data_dir = tempfile::tempdir().unwrap();
         let (child, banner) = support::spawn_serve(
-            command()
-                .arg("serve")
-                .arg("--data-dir")
-                .arg(data_dir.path())
-                .args(["--listen", "127.0.0.1:0"])
-                .args(flags)
-                .stderr(Stdio::null()),
+            support::serve_command(data_dir.path()).args(flags).stderr(Stdio::null()),
         );
         let banner = banner.expect("serve prints its endpoint and connection string");
         let server = Server {

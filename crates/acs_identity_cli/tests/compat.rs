@@ -47,13 +47,7 @@ impl Server {
         // Only the flags configure this server: `command` drops every `ACSID_*` variable of
         // the caller (including `ACSID_COMPAT_PYTHON`, which is meant for this harness).
         let (child, banner) = support::spawn_serve(
-            support::command()
-                .arg("serve")
-                .arg("--data-dir")
-                .arg(data_dir.path())
-                .args(["--listen", "127.0.0.1:0"])
-                .args(extra_args)
-                .stderr(Stdio::from(stderr)),
+            support::serve_command(data_dir.path()).args(extra_args).stderr(Stdio::from(stderr)),
         );
         let mut server = Server {
             child: Some(child),
@@ -188,12 +182,7 @@ const TEAMS_SCP: &str = "Teams.ManageCalls Teams.ManageChats";
 
 impl Entra {
     fn start(jwks: Jwks) -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("tokio runtime for the test issuer");
-        let issuer = runtime.block_on(TestIssuer::start());
+        let (runtime, issuer) = support::test_issuer();
 
         // An application calling the Identity API (client credentials: no `scp`).
         let api_app = uuid_like();
@@ -328,11 +317,17 @@ fn run_suite(mut cmd: Command, server: &Server, entra: &Entra) -> SuiteRun {
     cmd.envs(entra.env.iter().map(|(k, v)| (*k, v.as_str())));
     cmd.env("ACS_CONNECTION_STRING", &server.connection_string)
         .env("ACS_ENDPOINT", &server.endpoint)
-        .env("REQUESTS_CA_BUNDLE", &server.ca)
-        .env("SSL_CERT_FILE", &server.ca)
-        .env("NODE_EXTRA_CA_CERTS", &server.ca)
         .env("NO_PROXY", "127.0.0.1,localhost")
-        .env("no_proxy", "127.0.0.1,localhost")
+        .env("no_proxy", "127.0.0.1,localhost");
+    spawn_suite(cmd, server.ca.as_os_str())
+}
+
+/// Runs a suite to its end (or [`SUITE_TIMEOUT`]) trusting `ca` as the SDKs read it, and
+/// collects what it printed.
+fn spawn_suite(mut cmd: Command, ca: &std::ffi::OsStr) -> SuiteRun {
+    cmd.env("REQUESTS_CA_BUNDLE", ca)
+        .env("SSL_CERT_FILE", ca)
+        .env("NODE_EXTRA_CA_CERTS", ca)
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -535,35 +530,8 @@ impl AuthorityServer {
         {
             cmd.env(name, &self.proxy);
         }
-        cmd.current_dir(support::workspace_root())
-            .env("ACSID_READY", &self.ready)
-            .env("REQUESTS_CA_BUNDLE", &self.ca)
-            .env("SSL_CERT_FILE", &self.ca)
-            .env("NODE_EXTRA_CA_CERTS", &self.ca)
-            .env("PYTHONDONTWRITEBYTECODE", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-        let out = drain(child.stdout.take());
-        let err = drain(child.stderr.take());
-        let deadline = Instant::now() + SUITE_TIMEOUT;
-        let status = loop {
-            match child.try_wait().expect("wait for the suite") {
-                Some(status) => break Some(status),
-                None if Instant::now() >= deadline => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break None;
-                }
-                None => thread::sleep(Duration::from_millis(100)),
-            }
-        };
-        SuiteRun {
-            status,
-            stdout: out.join().unwrap_or_default(),
-            stderr: err.join().unwrap_or_default(),
-        }
+        cmd.current_dir(support::workspace_root()).env("ACSID_READY", &self.ready);
+        spawn_suite(cmd, self.ca.as_ref())
     }
 
     /// Stops the service; panics with everything printed when `run` failed or the service

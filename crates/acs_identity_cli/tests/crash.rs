@@ -47,11 +47,7 @@ const SCHEDULING_ALLOWANCE: Duration = Duration::from_millis(300);
 /// `acs-identity serve` on `data_dir`, with a clean environment.
 fn serve(data_dir: &Path) -> (Child, String, String) {
     let (child, banner) = support::spawn_serve(
-        support::command()
-            .arg("serve")
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(["--listen", "127.0.0.1:0"])
+        support::serve_command(data_dir)
             .env("ACSID_LAST_TOKEN_FLUSH_MS", FLUSH_MS.to_string())
             .stderr(Stdio::null()),
     );
@@ -133,6 +129,18 @@ struct Ledger {
     unanswered: usize,
 }
 
+impl Ledger {
+    /// The users a revoke (`revoke`) or a delete was sent for, and those it was acknowledged
+    /// for.
+    fn ends(&mut self, revoke: bool) -> (&mut HashSet<String>, &mut HashSet<String>) {
+        if revoke {
+            (&mut self.revoke_sent, &mut self.revoked)
+        } else {
+            (&mut self.delete_sent, &mut self.deleted)
+        }
+    }
+}
+
 fn encode(raw_id: &str) -> String {
     raw_id.replace(':', "%3A")
 }
@@ -192,37 +200,32 @@ async fn client_loop(
             };
             ledger.issues.entry(id.clone()).or_default().push((sent, acked));
         }
-        match rng.below(3) {
+        // Then, two times in three, revoke its tokens or delete it.
+        let revoke = match rng.below(3) {
             0 => continue,
-            1 => {
-                ledger.lock().unwrap().revoke_sent.insert(id.clone());
-                let path = format!(
-                    "/identities/{}/:revokeAccessTokens?api-version=2023-10-01",
-                    encode(&id)
-                );
-                match client.send(&ep, Method::POST, &path, &json!({})).await {
-                    Ok((StatusCode::NO_CONTENT, _)) => {
-                        ledger.lock().unwrap().revoked.insert(id);
-                    }
-                    Ok((status, v)) => {
-                        ledger.lock().unwrap().unexpected.push(format!("revoke: {status} {v}"));
-                    }
-                    Err(_) => ledger.lock().unwrap().unanswered += 1,
-                }
+            1 => true,
+            _ => false,
+        };
+        let (what, method, path) = if revoke {
+            let path =
+                format!("/identities/{}/:revokeAccessTokens?api-version=2023-10-01", encode(&id));
+            ("revoke", Method::POST, path)
+        } else {
+            (
+                "delete",
+                Method::DELETE,
+                format!("/identities/{}?api-version=2023-10-01", encode(&id)),
+            )
+        };
+        ledger.lock().unwrap().ends(revoke).0.insert(id.clone());
+        let answer = client.send(&ep, method, &path, &json!({})).await;
+        let mut ledger = ledger.lock().unwrap();
+        match answer {
+            Ok((StatusCode::NO_CONTENT, _)) => {
+                ledger.ends(revoke).1.insert(id);
             }
-            _ => {
-                ledger.lock().unwrap().delete_sent.insert(id.clone());
-                let path = format!("/identities/{}?api-version=2023-10-01", encode(&id));
-                match client.send(&ep, Method::DELETE, &path, &json!({})).await {
-                    Ok((StatusCode::NO_CONTENT, _)) => {
-                        ledger.lock().unwrap().deleted.insert(id);
-                    }
-                    Ok((status, v)) => {
-                        ledger.lock().unwrap().unexpected.push(format!("delete: {status} {v}"));
-                    }
-                    Err(_) => ledger.lock().unwrap().unanswered += 1,
-                }
-            }
+            Ok((status, v)) => ledger.unexpected.push(format!("{what}: {status} {v}")),
+            Err(_) => ledger.unanswered += 1,
         }
     }
 }

@@ -23,8 +23,8 @@ use acs_identity_core::store::{EntraAssignment, TeamsExtensionAssignment};
 use acs_identity_core::time_format::http_date;
 use acs_identity_core::SystemClock;
 use acs_identity_store::testing::with_fresh_database;
-use acs_identity_store::{AnyStore, DatabaseUrl, StoreLocation};
-use acs_identity_testkit::{encode_id, TestServer};
+use acs_identity_store::{AnyStore, StoreLocation};
+use acs_identity_testkit::{issue_path, revoke_path, TestServer};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use reqwest::{Method, StatusCode};
@@ -130,18 +130,9 @@ impl Node {
     }
 }
 
-fn issue_path(id: &str) -> String {
-    format!("/identities/{}/:issueAccessToken?api-version=2023-10-01", encode_id(id))
-}
-
-fn revoke_path(id: &str) -> String {
-    format!("/identities/{}/:revokeAccessTokens?api-version=2023-10-01", encode_id(id))
-}
-
 /// An in-process node on `url`, to check what the database holds.
 async fn checker(url: &str) -> TestServer {
-    let url = DatabaseUrl::new(url);
-    TestServer::start_with(move |c| c.database_url = Some(url), Arc::new(SystemClock)).await
+    TestServer::start_on_database(url).await
 }
 
 /// An in-process SQLite node keeping its data in `dir`.
@@ -221,14 +212,7 @@ async fn a_node_killed_with_sigkill_loses_nothing_acknowledged() {
 
             let check = checker(&url).await;
             assert_eq!(check.resource_id(), node.resource);
-            for id in &acked.created {
-                let r = check.post(&issue_path(id), json!({"scopes": ["voip"]})).await;
-                assert_eq!(r.status, StatusCode::OK, "user {id} lost: {}", r.text);
-            }
-            for (id, token) in &acked.revoked {
-                let v = check.validate(token).await;
-                assert_eq!(v["reason"], "revoked", "revoke of {id} lost: {v}");
-            }
+            check.assert_kept(&acked.created, &acked.revoked).await;
             check.shutdown().await;
 
             // The binary starts again on the same database, as the same resource.
@@ -275,21 +259,13 @@ async fn populate(s: &TestServer) -> Before {
         match i % 3 {
             0 => before.valid.push((id.clone(), token)),
             1 => {
-                let r = s.request(Method::POST, &revoke_path(&id)).send().await;
-                assert_eq!(r.status, StatusCode::NO_CONTENT);
+                s.revoke(&id).await;
                 before.revoked.push(token);
                 // Issued after the revoke: stays valid after the move.
                 before.valid.push((id.clone(), s.issue_token(&id).await));
             }
             _ => {
-                let r = s
-                    .request(
-                        Method::DELETE,
-                        &format!("/identities/{}?api-version=2023-10-01", encode_id(&id)),
-                    )
-                    .send()
-                    .await;
-                assert_eq!(r.status, StatusCode::NO_CONTENT);
+                s.delete(&id).await;
                 before.deleted.push(token);
                 continue;
             }

@@ -151,6 +151,19 @@ function busy(form, yes) {
   for (const b of form.querySelectorAll("button")) b.disabled = yes;
 }
 
+/** Runs `action` with the form's buttons disabled; its failure is shown in `errorId`. */
+async function whileBusy(form, errorId, action) {
+  setError(errorId, null);
+  busy(form, true);
+  try {
+    await action();
+  } catch (err) {
+    setError(errorId, err);
+  } finally {
+    busy(form, false);
+  }
+}
+
 const localTime = (iso) => (iso ? new Date(iso).toLocaleString() : "—");
 
 function scopesOf(form) {
@@ -182,16 +195,10 @@ async function signIn(encoded) {
 
 $("signin-form").addEventListener("submit", async (e) => {
   e.preventDefault();
-  setError("signin-error", null);
-  busy(e.target, true);
-  try {
+  await whileBusy(e.target, "signin-error", async () => {
     await signIn(keyFrom($("signin-key").value));
     $("signin-key").value = "";
-  } catch (err) {
-    setError("signin-error", err);
-  } finally {
-    busy(e.target, false);
-  }
+  });
 });
 
 $("sign-out").addEventListener("click", () => {
@@ -203,9 +210,7 @@ $("sign-out").addEventListener("click", () => {
 
 $("generate-form").addEventListener("submit", async (e) => {
   e.preventDefault();
-  setError("generate-error", null);
-  busy(e.target, true);
-  try {
+  await whileBusy(e.target, "generate-error", async () => {
     const scopes = scopesOf(e.target);
     const request = scopes.length
       ? { createTokenWithScopes: scopes, expiresInMinutes: lifetimeOf($("generate-lifetime")) }
@@ -219,11 +224,7 @@ $("generate-form").addEventListener("submit", async (e) => {
     $("manage-id").value = created.identity.id;
     if (created.accessToken) lastToken = created.accessToken.token;
     toast("Identity created.");
-  } catch (err) {
-    setError("generate-error", err);
-  } finally {
-    busy(e.target, false);
-  }
+  });
 });
 
 async function manage(action) {
@@ -235,14 +236,7 @@ async function manage(action) {
     setError("manage-error", new Error("Enter an identity id."));
     return;
   }
-  busy(form, true);
-  try {
-    await action(id);
-  } catch (err) {
-    setError("manage-error", err);
-  } finally {
-    busy(form, false);
-  }
+  await whileBusy(form, "manage-error", () => action(id));
 }
 
 $("manage-form").addEventListener("submit", (e) => {

@@ -61,6 +61,12 @@ impl TestServer {
         Self::start_with(move |c| c.entra.issuers.push(trusted), Arc::new(SystemClock)).await
     }
 
+    /// A node on the PostgreSQL database at `url`, with the system clock.
+    pub async fn start_on_database(url: &str) -> TestServer {
+        let url = acs_identity_store::DatabaseUrl::new(url);
+        Self::start_with(move |c| c.database_url = Some(url), Arc::new(SystemClock)).await
+    }
+
     /// Starts a service after `tweak` adjusted its configuration, with `clock`.
     pub async fn start_with(tweak: impl FnOnce(&mut Config), clock: Arc<dyn Clock>) -> TestServer {
         capture_logs();
@@ -189,6 +195,11 @@ impl TestServer {
         }
     }
 
+    /// Sends a request without a body, signed with the primary key.
+    pub async fn send(&self, method: Method, path_and_query: &str) -> TestResponse {
+        self.request(method, path_and_query).send().await
+    }
+
     /// `POST` a JSON body.
     pub async fn post(&self, path_and_query: &str, body: Value) -> TestResponse {
         self.request(Method::POST, path_and_query).json(&body).send().await
@@ -203,17 +214,34 @@ impl TestServer {
 
     /// Issues a token for `raw_id` with scope `chat`.
     pub async fn issue_token(&self, raw_id: &str) -> String {
-        let r = self
-            .post(
-                &format!(
-                    "/identities/{}/:issueAccessToken?api-version=2023-10-01",
-                    encode_id(raw_id)
-                ),
-                serde_json::json!({"scopes": ["chat"]}),
-            )
-            .await;
+        let r = self.post(&issue_path(raw_id), serde_json::json!({"scopes": ["chat"]})).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         r.json["token"].as_str().expect("token").to_owned()
+    }
+
+    /// Revokes the tokens of `raw_id`, expecting 204.
+    pub async fn revoke(&self, raw_id: &str) {
+        let r = self.send(Method::POST, &revoke_path(raw_id)).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    }
+
+    /// Deletes `raw_id`, expecting 204.
+    pub async fn delete(&self, raw_id: &str) {
+        let r = self.send(Method::DELETE, &identity_path(raw_id, "2023-10-01")).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    }
+
+    /// Checks that nothing acknowledged was lost: every user of `created` is still issued a
+    /// token, and every token of `revoked` (with its user) is still revoked.
+    pub async fn assert_kept(&self, created: &[String], revoked: &[(String, String)]) {
+        for id in created {
+            let r = self.post(&issue_path(id), serde_json::json!({"scopes": ["voip"]})).await;
+            assert_eq!(r.status, StatusCode::OK, "user {id} lost: {}", r.text);
+        }
+        for (id, token) in revoked {
+            let v = self.validate(token).await;
+            assert_eq!(v["reason"], "revoked", "revoke of {id} lost: {v}");
+        }
     }
 
     /// Asks the validation endpoint about `token`.
@@ -259,6 +287,21 @@ fn capture_logs() {
             .finish();
         let _ = tracing::subscriber::set_global_default(subscriber);
     });
+}
+
+/// `POST /identities/{id}/:issueAccessToken` with api-version 2023-10-01.
+pub fn issue_path(raw_id: &str) -> String {
+    format!("/identities/{}/:issueAccessToken?api-version=2023-10-01", encode_id(raw_id))
+}
+
+/// `POST /identities/{id}/:revokeAccessTokens` with api-version 2023-10-01.
+pub fn revoke_path(raw_id: &str) -> String {
+    format!("/identities/{}/:revokeAccessTokens?api-version=2023-10-01", encode_id(raw_id))
+}
+
+/// `/identities/{id}` with `api_version`.
+pub fn identity_path(raw_id: &str, api_version: &str) -> String {
+    format!("/identities/{}?api-version={api_version}", encode_id(raw_id))
 }
 
 /// Percent-encodes a raw id for a path segment as the Python and JS SDKs do (`:` → `%3A`).

@@ -5,21 +5,14 @@
 
 import { CommunicationIdentityClient } from "@azure/communication-identity";
 
+// The scope sets every SDK suite issues tokens with (esbuild bundles the JSON).
+import SCOPE_SETS from "../../compat/scope-sets.json";
+
 // An identity of some other resource.
 const FOREIGN_USER = {
   communicationUserId: "8:acs:00000000-0000-0000-0000-000000000000_00000000-0000-0000-0000-000000000001",
 };
 
-const SCOPE_SETS = [
-  ["chat"],
-  ["voip"],
-  ["chat", "voip"],
-  ["chat.join"],
-  ["chat.join.limited"],
-  ["voip.join"],
-  ["chat.join", "voip.join"],
-  ["chat", "voip", "chat.join", "chat.join.limited", "voip.join"],
-];
 
 // Slack between the page's clock and the service's issue time, in seconds.
 const CLOCK_SLACK_S = 60;

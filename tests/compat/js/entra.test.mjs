@@ -14,7 +14,14 @@ import { before, describe, test } from "node:test";
 
 import { CommunicationIdentityClient } from "@azure/communication-identity";
 
-import { env, jwtPayload, staticCredential } from "./support.mjs";
+import {
+  assertCreatesDistinctUsers,
+  assertUser,
+  env,
+  jwtPayload,
+  nowS,
+  staticCredential,
+} from "./support.mjs";
 
 // The scope every SDK asks a TokenCredential for (note the double slash).
 const API_SCOPE = "https://communication.azure.com//.default";
@@ -24,20 +31,11 @@ const CLOCK_SLACK_S = 60;
 
 const INVALID_ACCESS_TOKEN = "Provided access token is not valid.";
 
-function nowS() {
-  return Date.now() / 1000;
-}
-
 function assertAskedForApiScope(credential) {
   assert.ok(credential.requests.length > 0, "the SDK never asked the credential for a token");
   for (const scopes of credential.requests) {
     assert.deepEqual(scopes, [API_SCOPE]);
   }
-}
-
-function assertUser(user) {
-  assert.equal(typeof user.communicationUserId, "string");
-  assert.match(user.communicationUserId, /^8:acs:/);
 }
 
 function assertAcsToken(user, accessToken, scopes, minutes, beforeS, afterS) {
@@ -85,11 +83,7 @@ describe("CommunicationIdentityClient with an Entra TokenCredential", () => {
   });
 
   test("createUser returns distinct ACS users", async () => {
-    const first = await client.createUser();
-    const second = await client.createUser();
-    assertUser(first);
-    assertUser(second);
-    assert.notEqual(first.communicationUserId, second.communicationUserId);
+    await assertCreatesDistinctUsers(client);
     assertAskedForApiScope(credential);
   });
 

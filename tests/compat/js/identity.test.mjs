@@ -6,9 +6,12 @@
 // (see shared/WIRE.md). Run with `node --test tests/compat/js/`.
 
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { before, describe, test } from "node:test";
 
 import { CommunicationIdentityClient } from "@azure/communication-identity";
+
+import { assertCreatesDistinctUsers, assertUser, nowS } from "./support.mjs";
 
 // An identity of some other resource.
 const FOREIGN_USER = {
@@ -16,15 +19,8 @@ const FOREIGN_USER = {
     "8:acs:00000000-0000-0000-0000-000000000000_00000000-0000-0000-0000-000000000001",
 };
 
-const SCOPE_SETS = [
-  ["chat"],
-  ["voip"],
-  ["chat", "voip"],
-  ["chat.join"],
-  ["chat.join.limited"],
-  ["voip.join"],
-  ["chat", "voip", "chat.join", "chat.join.limited", "voip.join"],
-];
+// The scope sets every SDK suite issues tokens with.
+const SCOPE_SETS = JSON.parse(readFileSync(new URL("../scope-sets.json", import.meta.url), "utf8"));
 
 // Slack between the test's clock reading and the service's issue time.
 const CLOCK_SLACK_S = 60;
@@ -39,15 +35,6 @@ function jwtPart(token, index) {
   const parts = token.split(".");
   assert.equal(parts.length, 3, `not a JWS compact token: ${token}`);
   return JSON.parse(Buffer.from(parts[index], "base64url").toString("utf8"));
-}
-
-function nowS() {
-  return Date.now() / 1000;
-}
-
-function assertUser(user) {
-  assert.equal(typeof user.communicationUserId, "string");
-  assert.match(user.communicationUserId, /^8:acs:/);
 }
 
 /** Checks a token issued between `beforeS` and `afterS` (epoch seconds). */
@@ -97,11 +84,7 @@ describe("CommunicationIdentityClient", () => {
   });
 
   test("createUser returns distinct ACS users", async () => {
-    const first = await client.createUser();
-    const second = await client.createUser();
-    assertUser(first);
-    assertUser(second);
-    assert.notEqual(first.communicationUserId, second.communicationUserId);
+    await assertCreatesDistinctUsers(client);
   });
 
   for (const scopes of SCOPE_SETS) {

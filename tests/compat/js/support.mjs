@@ -1,4 +1,4 @@
-// Helpers shared by the Entra suites (not a test file: `node --test` runs *.test.mjs).
+// Helpers shared by the suites (not a test file: `node --test` runs *.test.mjs).
 
 import assert from "node:assert/strict";
 
@@ -26,4 +26,24 @@ export function staticCredential(token) {
       return { token, expiresOnTimestamp: jwtPayload(token).exp * 1000 };
     },
   };
+}
+
+/** Now, in epoch seconds. */
+export function nowS() {
+  return Date.now() / 1000;
+}
+
+/** An ACS user as the SDK returns it. */
+export function assertUser(user) {
+  assert.equal(typeof user.communicationUserId, "string");
+  assert.match(user.communicationUserId, /^8:acs:/);
+}
+
+/** Two users created one after the other are ACS users, and not the same. */
+export async function assertCreatesDistinctUsers(client) {
+  const first = await client.createUser();
+  const second = await client.createUser();
+  assertUser(first);
+  assertUser(second);
+  assert.notEqual(first.communicationUserId, second.communicationUserId);
 }

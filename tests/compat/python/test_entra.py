@@ -13,17 +13,11 @@ Expected behaviour is that of Azure Communication Services (shared/WIRE.md §3.5
 """
 
 import asyncio
-import base64
-import json
-import os
 import time
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
-from azure.communication.identity import (
-    CommunicationIdentityClient,
-    CommunicationUserIdentifier,
-)
+from azure.communication.identity import CommunicationIdentityClient
 from azure.communication.identity._shared.utils import create_access_token
 from azure.communication.identity.aio import (
     CommunicationIdentityClient as AsyncCommunicationIdentityClient,
@@ -31,27 +25,12 @@ from azure.communication.identity.aio import (
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import HttpResponseError
 
+from support import CLOCK_SLACK_S, assert_user, env, jwt_payload, parse_expires_on
+
 # The scope every SDK asks a TokenCredential for (note the double slash).
 API_SCOPE = "https://communication.azure.com//.default"
 
-# Slack between the test's clock reading and the service's issue time.
-CLOCK_SLACK_S = 60
-
 INVALID_ACCESS_TOKEN = "Provided access token is not valid."
-
-
-def env(name):
-    value = os.environ.get(name)
-    if not value:
-        pytest.fail(f"{name} is not set (run through crates/acs_identity_cli/tests/compat.rs)")
-    return value
-
-
-def jwt_payload(token):
-    parts = token.split(".")
-    assert len(parts) == 3, f"not a JWS compact token: {token!r}"
-    segment = parts[1]
-    return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
 
 
 def expires_at(token):
@@ -95,19 +74,6 @@ def assert_asked_for_api_scope(credential):
     assert credential.requests, "the SDK never asked the credential for a token"
     for scopes in credential.requests:
         assert scopes == (API_SCOPE,), scopes
-
-
-def assert_user(user):
-    assert isinstance(user, CommunicationUserIdentifier)
-    assert user.raw_id.startswith("8:acs:"), user.raw_id
-
-
-def parse_expires_on(value):
-    # The Python SDK hands back the service's string unchanged (an SDK quirk).
-    assert isinstance(value, str), f"expires_on is {type(value).__name__}: {value!r}"
-    parsed = datetime.fromisoformat(value)
-    assert parsed.tzinfo is not None, f"expires_on has no UTC offset: {value!r}"
-    return parsed.timestamp()
 
 
 def assert_acs_token(user, access_token, scopes, minutes, before, after):
@@ -204,12 +170,19 @@ def test_entra_full_lifecycle(entra_client, entra_credential, hmac_client):
     assert_asked_for_api_scope(entra_credential)
 
 
-def test_entra_wrong_audience_is_401(endpoint):
-    credential = StaticTokenCredential(env("ACS_ENTRA_API_TOKEN_WRONG_AUDIENCE"))
+def _refused(endpoint, token_variable, call):
+    """Calls `call(client)`, the client on the Entra token in `token_variable`, which must fail.
+
+    Returns the service's error and the credential."""
+    credential = StaticTokenCredential(env(token_variable))
     client = CommunicationIdentityClient(endpoint, credential)
     with pytest.raises(HttpResponseError) as excinfo:
-        client.create_user()
-    err = excinfo.value
+        call(client)
+    return excinfo.value, credential
+
+
+def test_entra_wrong_audience_is_401(endpoint):
+    err, credential = _refused(endpoint, "ACS_ENTRA_API_TOKEN_WRONG_AUDIENCE", lambda c: c.create_user())
     assert err.status_code == 401, f"status {err.status_code}: {err.message}"
     assert err.error is not None and err.error.code, err.message
     assert_asked_for_api_scope(credential)
@@ -218,20 +191,14 @@ def test_entra_wrong_audience_is_401(endpoint):
 def test_entra_teams_token_is_not_an_api_token(endpoint):
     # A Teams user's token (audience auth.msft.communication.azure.com) must not open the
     # Identity API itself.
-    credential = StaticTokenCredential(env("ACS_TEAMS_TOKEN"))
-    client = CommunicationIdentityClient(endpoint, credential)
-    with pytest.raises(HttpResponseError) as excinfo:
-        client.create_user()
-    assert excinfo.value.status_code == 401
+    err, _ = _refused(endpoint, "ACS_TEAMS_TOKEN", lambda c: c.create_user())
+    assert err.status_code == 401
 
 
 def test_entra_forged_api_token_is_401(endpoint):
     # Right issuer, audience and key id, signed by a key the issuer does not publish.
-    credential = StaticTokenCredential(env("ACS_ENTRA_API_TOKEN_FORGED"))
-    client = CommunicationIdentityClient(endpoint, credential)
-    with pytest.raises(HttpResponseError) as excinfo:
-        client.create_user_and_token(["chat"])
-    assert excinfo.value.status_code == 401
+    err, _ = _refused(endpoint, "ACS_ENTRA_API_TOKEN_FORGED", lambda c: c.create_user_and_token(["chat"]))
+    assert err.status_code == 401
 
 
 def test_entra_bearer_refused_over_plain_http_by_the_sdk():

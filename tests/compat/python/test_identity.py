@@ -9,9 +9,9 @@ Expected behaviour is that of Azure Communication Services (see shared/WIRE.md).
 import asyncio
 import base64
 import json
-import os
 import time
-from datetime import datetime, timedelta
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from azure.communication.identity import (
@@ -26,60 +26,19 @@ from azure.communication.identity.aio import (
 )
 from azure.core.exceptions import HttpResponseError
 
+from support import CLOCK_SLACK_S, assert_user, env, jwt_part, jwt_payload, parse_expires_on
+
 # An identity of some other resource.
 FOREIGN_ID = "8:acs:00000000-0000-0000-0000-000000000000_00000000-0000-0000-0000-000000000001"
 
-SCOPE_SETS = [
-    ["chat"],
-    ["voip"],
-    ["chat", "voip"],
-    ["chat.join"],
-    ["chat.join.limited"],
-    ["voip.join"],
-    ["chat", "voip", "chat.join", "chat.join.limited", "voip.join"],
-]
+# The scope sets every SDK suite issues tokens with.
+SCOPE_SETS = json.loads((Path(__file__).parent.parent / "scope-sets.json").read_text())
 
 API_VERSIONS = ["2021-03-07", "2022-06-01", "2022-10-01", "2023-10-01"]
 
-# Slack between the test's clock reading and the service's issue time.
-CLOCK_SLACK_S = 60
-
-
-def connection_string():
-    value = os.environ.get("ACS_CONNECTION_STRING")
-    if not value:
-        pytest.fail("ACS_CONNECTION_STRING is not set (run through crates/acs_identity_cli/tests/compat.rs)")
-    return value
-
-
 @pytest.fixture(scope="module")
 def client():
-    return CommunicationIdentityClient.from_connection_string(connection_string())
-
-
-def jwt_part(token, index):
-    parts = token.split(".")
-    assert len(parts) == 3, f"not a JWS compact token: {token!r}"
-    segment = parts[index]
-    return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-
-
-def jwt_payload(token):
-    return jwt_part(token, 1)
-
-
-def parse_expires_on(value):
-    # The Python SDK hands back the service's string unchanged (an SDK quirk).
-    assert isinstance(value, str), f"expires_on is {type(value).__name__}: {value!r}"
-    parsed = datetime.fromisoformat(value)
-    assert parsed.tzinfo is not None, f"expires_on has no UTC offset: {value!r}"
-    return parsed.timestamp()
-
-
-def assert_user(user):
-    assert isinstance(user, CommunicationUserIdentifier)
-    assert user.raw_id.startswith("8:acs:"), user.raw_id
-    assert user.properties["id"] == user.raw_id
+    return CommunicationIdentityClient.from_connection_string(env("ACS_CONNECTION_STRING"))
 
 
 def assert_token(user, access_token, scopes, minutes, before, after):
@@ -245,7 +204,7 @@ def test_sdk_api_versions_are_the_known_set():
 
 @pytest.mark.parametrize("api_version", API_VERSIONS)
 def test_api_version(api_version):
-    client = CommunicationIdentityClient.from_connection_string(connection_string(), api_version=api_version)
+    client = CommunicationIdentityClient.from_connection_string(env("ACS_CONNECTION_STRING"), api_version=api_version)
     before = time.time()
     user, token = client.create_user_and_token(["chat", "voip"])
     after = time.time()
@@ -263,7 +222,7 @@ def test_api_version(api_version):
 
 @pytest.mark.parametrize("api_version", ["2022-10-01", "2023-10-01"])
 def test_api_version_custom_expiry(api_version):
-    client = CommunicationIdentityClient.from_connection_string(connection_string(), api_version=api_version)
+    client = CommunicationIdentityClient.from_connection_string(env("ACS_CONNECTION_STRING"), api_version=api_version)
     before = time.time()
     user, token = client.create_user_and_token(["chat"], token_expires_in=timedelta(minutes=60))
     after = time.time()
@@ -277,7 +236,7 @@ def test_async_client():
     # The async client signs the percent-decoded path (`8:acs:...`) while it sends
     # `8%3Aacs%3A...`; every call below with an identity in the path exercises that.
     async def scenario():
-        async with AsyncCommunicationIdentityClient.from_connection_string(connection_string()) as client:
+        async with AsyncCommunicationIdentityClient.from_connection_string(env("ACS_CONNECTION_STRING")) as client:
             user = await client.create_user()
             assert_user(user)
 

@@ -7,7 +7,7 @@
 //! The exchanges themselves are made by the end user's application with its own Entra token; see
 //! [`acs_common::entra`].
 
-use super::{set_json, succeeding_on, CommunicationIdentityClient, Feature, PathPart};
+use super::{set_json, CommunicationIdentityClient, Feature, PathPart};
 use crate::models::{
     CommunicationIdentityClientEntraAssignmentOptions,
     CommunicationIdentityClientListEntraAssignmentsOptions,
@@ -17,11 +17,7 @@ use crate::models::{
 };
 use azure_core::{
     error::{Error, ErrorKind},
-    http::{
-        headers::CONTENT_TYPE,
-        pager::{PagerContinuation, PagerOptions, PagerResult, PagerState},
-        Method, NoFormat, Pager, RawResponse, Response, Url,
-    },
+    http::{headers::CONTENT_TYPE, Method, NoFormat, Pager, Response},
 };
 
 const ACCESS: PathPart<'static> = PathPart::Literal("access");
@@ -127,53 +123,11 @@ impl CommunicationIdentityClient {
     ) -> azure_core::Result<Pager<EntraAssignmentList>> {
         let options = options.unwrap_or_default();
         self.require(Feature::EntraAccess)?;
-        if let Some(size) = options.max_page_size.filter(|size| !(1..=1000).contains(size)) {
-            return Err(Error::with_message(
-                ErrorKind::Other,
-                format!("max_page_size must be within 1 to 1000; got {size}"),
-            ));
-        }
-        let mut first = self.request(Method::Get, &self.path(&[ACCESS, ENTRA, ASSIGNMENTS]));
-        if let Some(size) = options.max_page_size {
-            first.url_mut().query_pairs_mut().append_pair("maxpagesize", &size.to_string());
-        }
-        let client = self.clone();
-        let pager_options = PagerOptions {
-            context: options.method_options.context.into_owned(),
-            continuation: options.method_options.continuation,
-        };
-        Ok(Pager::new(
-            move |state: PagerState, pager_options| {
-                let client = client.clone();
-                let mut request = first.clone();
-                Box::pin(async move {
-                    if let PagerState::More(next) = state {
-                        let next: Url = next.try_into()?;
-                        client.follow_next_link(&mut request, &next);
-                    }
-                    let response: RawResponse = client
-                        .pipeline
-                        .send(&pager_options.context, &mut request, Some(succeeding_on(&[200])))
-                        .await?;
-                    let page: EntraAssignmentList = response.body().json()?;
-                    let response: Response<EntraAssignmentList> = response.into();
-                    Ok(match page.next_link.as_deref().map(Url::parse) {
-                        Some(Ok(next)) => PagerResult::More {
-                            response,
-                            continuation: PagerContinuation::Link(next),
-                        },
-                        Some(Err(e)) => {
-                            return Err(Error::with_message(
-                                ErrorKind::DataConversion,
-                                format!("the service's nextLink is not a URL: {e}"),
-                            ))
-                        }
-                        None => PagerResult::Done { response },
-                    })
-                })
-            },
-            Some(pager_options),
-        ))
+        self.pager(
+            &self.path(&[ACCESS, ENTRA, ASSIGNMENTS]),
+            options.max_page_size,
+            options.method_options,
+        )
     }
 
     /// Gets the Entra user access assignment of a user, group or tenant.
@@ -297,22 +251,6 @@ impl CommunicationIdentityClient {
             ASSIGNMENTS,
             PathPart::Parameter(non_empty(object_id, "object id")?),
         ]))
-    }
-
-    /// Points `request` at the next page: the `nextLink`'s query (but this client's
-    /// api-version) on this client's endpoint, so that a service behind a proxy that names
-    /// another host in its links is still reached the way the client was configured.
-    pub(super) fn follow_next_link(&self, request: &mut azure_core::http::Request, next: &Url) {
-        let pairs: Vec<(String, String)> = next
-            .query_pairs()
-            .filter(|(name, _)| name != "api-version")
-            .map(|(name, value)| (name.into_owned(), value.into_owned()))
-            .collect();
-        let url = request.url_mut();
-        url.query_pairs_mut()
-            .clear()
-            .append_pair("api-version", &self.api_version)
-            .extend_pairs(pairs);
     }
 }
 

@@ -2,7 +2,7 @@
 //! Entra tokens for Communication Services tokens.
 
 use super::*;
-use azure_core::http::pager::{Page, PagerOptions};
+use azure_core::http::pager::PagerOptions;
 use std::collections::BTreeMap;
 
 wire_enum! {
@@ -117,27 +117,13 @@ impl EntraAssignmentRequest {
 /// Sent as a JSON merge patch, `{"<objectId>": {…} | null, …}`.
 pub type EntraAssignmentChanges = BTreeMap<String, Option<EntraAssignmentRequest>>;
 
-/// One page of [`list_entra_assignments`](crate::CommunicationIdentityClient::list_entra_assignments),
-/// and the answer of
-/// [`update_entra_assignments`](crate::CommunicationIdentityClient::update_entra_assignments).
-#[derive(Clone, Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-#[non_exhaustive]
-pub struct EntraAssignmentList {
-    /// The assignments.
-    pub value: Vec<EntraAssignment>,
-    /// The link to the next page, if there is one.
-    #[serde(default)]
-    pub next_link: Option<String>,
-}
-
-#[async_trait::async_trait]
-impl Page for EntraAssignmentList {
-    type Item = EntraAssignment;
-    type IntoIter = std::vec::IntoIter<EntraAssignment>;
-
-    async fn into_items(self) -> azure_core::Result<Self::IntoIter> {
-        Ok(self.value.into_iter())
+list_page! {
+    /// One page of [`list_entra_assignments`](crate::CommunicationIdentityClient::list_entra_assignments),
+    /// and the answer of
+    /// [`update_entra_assignments`](crate::CommunicationIdentityClient::update_entra_assignments).
+    pub struct EntraAssignmentList {
+        /// The assignments.
+        pub value: Vec<EntraAssignment>,
     }
 }
 

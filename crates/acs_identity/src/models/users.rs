@@ -2,7 +2,7 @@
 //! operation).
 
 use super::*;
-use azure_core::http::pager::{Page, PagerOptions};
+use azure_core::http::pager::PagerOptions;
 
 wire_enum! {
     /// What the service knows about a listed identity's tokens.
@@ -41,25 +41,11 @@ pub struct ListedUser {
     pub generation: u64,
 }
 
-/// One page of [`list_users`](crate::CommunicationIdentityClient::list_users).
-#[derive(Clone, Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-#[non_exhaustive]
-pub struct ListedUserPage {
-    /// The identities, newest first.
-    pub value: Vec<ListedUser>,
-    /// The link to the next page, if there is one.
-    #[serde(default)]
-    pub next_link: Option<String>,
-}
-
-#[async_trait::async_trait]
-impl Page for ListedUserPage {
-    type Item = ListedUser;
-    type IntoIter = std::vec::IntoIter<ListedUser>;
-
-    async fn into_items(self) -> azure_core::Result<Self::IntoIter> {
-        Ok(self.value.into_iter())
+list_page! {
+    /// One page of [`list_users`](crate::CommunicationIdentityClient::list_users).
+    pub struct ListedUserPage {
+        /// The identities, newest first.
+        pub value: Vec<ListedUser>,
     }
 }
 

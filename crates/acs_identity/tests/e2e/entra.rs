@@ -243,14 +243,8 @@ async fn entra_assignments_list_in_pages_patch_and_gate_the_exchange() {
         max_page_size: Some(2),
         ..Default::default()
     };
-    let mut pages = client.list_entra_assignments(Some(options)).unwrap().into_pages();
-    let mut sizes = Vec::new();
-    let mut listed = Vec::new();
-    while let Some(page) = pages.try_next().await.unwrap() {
-        let page = page.into_model().unwrap();
-        sizes.push(page.value.len());
-        listed.extend(page.value.into_iter().map(|a| a.object_id));
-    }
+    let (sizes, listed) = pages(client.list_entra_assignments(Some(options)).unwrap()).await;
+    let listed: Vec<_> = listed.into_iter().map(|a| a.object_id).collect();
     assert_eq!(sizes, [2, 2, 1]);
     assert_eq!(listed, users);
     let all: Vec<_> = client.list_entra_assignments(None).unwrap().try_collect().await.unwrap();

@@ -40,6 +40,22 @@ const ALL_SCOPES: [CommunicationTokenScope; 5] = [
 const FOREIGN_ID: &str =
     "8:acs:11111111-2222-3333-4444-555555555555_00000000-0000-0000-0000-000000000001";
 
+/// A list's items page by page: the size of each page, and every item in order.
+async fn pages<P>(pager: azure_core::http::Pager<P>) -> (Vec<usize>, Vec<P::Item>)
+where
+    P: azure_core::http::pager::Page + serde::de::DeserializeOwned + Send + 'static,
+{
+    use futures::TryStreamExt as _;
+    let mut pages = pager.into_pages();
+    let (mut sizes, mut items) = (Vec::new(), Vec::new());
+    while let Some(page) = pages.try_next().await.unwrap() {
+        let page: Vec<_> = page.into_model().unwrap().into_items().await.unwrap().collect();
+        sizes.push(page.len());
+        items.extend(page);
+    }
+    (sizes, items)
+}
+
 /// Client options whose transport, the client's default `Http1Transport`, also trusts the
 /// service's development CA.
 fn https_options(server: &TestServer, api_version: &str) -> CommunicationIdentityClientOptions {

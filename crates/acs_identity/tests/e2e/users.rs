@@ -4,7 +4,7 @@ use acs_identity::models::{CommunicationIdentityClientListUsersOptions, ListedUs
 use acs_identity_testkit::TestServer;
 use futures::TryStreamExt;
 
-use super::{http_client, https_client};
+use super::{http_client, https_client, pages};
 
 #[tokio::test]
 async fn list_users_pages_newest_first_over_https_and_plain_http() {
@@ -23,14 +23,7 @@ async fn list_users_pages_newest_first_over_https_and_plain_http() {
             max_page_size: Some(2),
             ..Default::default()
         };
-        let mut pages = client.list_users(Some(options)).unwrap().into_pages();
-        let mut sizes = Vec::new();
-        let mut listed = Vec::new();
-        while let Some(page) = pages.try_next().await.unwrap() {
-            let page = page.into_model().unwrap();
-            sizes.push(page.value.len());
-            listed.extend(page.value);
-        }
+        let (sizes, listed) = pages(client.list_users(Some(options)).unwrap()).await;
         assert_eq!(sizes, [2, 2, 1]);
         assert_eq!(listed.iter().map(|u| u.id.clone()).collect::<Vec<_>>(), newest_first);
         let state = |id: &str| listed.iter().find(|u| u.id == id).unwrap().state.clone();

@@ -30,14 +30,12 @@ use crate::auth::{bearer_token, read_body, with_principal, Principal};
 use crate::error::ApiError;
 use crate::operation::Operation;
 use crate::routes::json;
+use crate::routes::paging::{link_origin, page_size, query_param, Page};
 use crate::transport::Transport;
 use crate::AppState;
 
 /// Scope of Teams Phone extensibility tokens.
 const TEAMS_EXTENSION_SCOPE: &str = "TeamsExtension.ManageCalls";
-/// Default and largest page of `GET /access/entra/assignments`.
-const DEFAULT_PAGE: u32 = 100;
-const MAX_PAGE: u32 = 1000;
 /// Most changes one `PATCH /access/entra/assignments` may carry.
 const MAX_PATCH: usize = 1000;
 
@@ -373,20 +371,6 @@ pub(super) async fn delete_entra_assignment(
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn query_param<'a>(uri: &'a Uri, name: &str) -> Option<&'a str> {
-    uri.query()?.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        k.eq_ignore_ascii_case(name).then_some(v)
-    })
-}
-
-#[derive(Serialize)]
-struct Page {
-    value: Vec<EntraAssignmentDto>,
-    #[serde(rename = "nextLink", skip_serializing_if = "Option::is_none")]
-    next_link: Option<String>,
-}
-
 pub(super) async fn list_entra_assignments(
     State(state): State<AppState>,
     Extension(version): Extension<ApiVersion>,
@@ -394,17 +378,7 @@ pub(super) async fn list_entra_assignments(
     headers: HeaderMap,
     transport: Option<Extension<Transport>>,
 ) -> Result<Response, ApiError> {
-    let size = match query_param(&uri, "maxpagesize") {
-        None => DEFAULT_PAGE,
-        Some(v) => {
-            v.parse::<u32>().ok().filter(|n| (1..=MAX_PAGE).contains(n)).ok_or_else(|| {
-                ApiError::validation(
-                    format!("maxpagesize must be within [1, {MAX_PAGE}]."),
-                    "maxpagesize",
-                )
-            })?
-        }
-    };
+    let size = page_size(&uri)?;
     let after = match query_param(&uri, "continuationToken") {
         Some(t) => Some(guid(t, "continuationToken")?),
         None => None,
@@ -413,10 +387,8 @@ pub(super) async fn list_entra_assignments(
     let next_link = if items.len() > size as usize {
         items.truncate(size as usize);
         let last = items.last().map(|a| a.object_id.clone()).unwrap_or_default();
-        let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-        // The scheme of the listener the request came in on.
-        let scheme = transport.map_or(Transport::Https, |t| t.0).scheme();
-        Some(format!("{scheme}://{host}/access/entra/assignments?api-version={version}&maxpagesize={size}&continuationToken={last}"))
+        let origin = link_origin(&headers, transport);
+        Some(format!("{origin}/access/entra/assignments?api-version={version}&maxpagesize={size}&continuationToken={last}"))
     } else {
         None
     };

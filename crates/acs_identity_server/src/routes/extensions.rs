@@ -12,19 +12,9 @@ use serde::Serialize;
 
 use crate::error::ApiError;
 use crate::routes::json;
+use crate::routes::paging::{link_origin, page_size, query_param, Page};
 use crate::transport::Transport;
 use crate::AppState;
-
-/// Identities per page when `maxpagesize` is not given, and at most.
-const DEFAULT_PAGE: u32 = 100;
-const MAX_PAGE: u32 = 1000;
-
-fn query_param<'a>(uri: &'a Uri, name: &str) -> Option<&'a str> {
-    uri.query()?.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        k.eq_ignore_ascii_case(name).then_some(v)
-    })
-}
 
 #[derive(Serialize)]
 struct ListedIdentity {
@@ -43,13 +33,6 @@ struct ListedIdentity {
     generation: u64,
 }
 
-#[derive(Serialize)]
-struct IdentityPage {
-    value: Vec<ListedIdentity>,
-    #[serde(rename = "nextLink", skip_serializing_if = "Option::is_none")]
-    next_link: Option<String>,
-}
-
 /// `GET /identities?maxpagesize=N&continuationToken=T`: identities newest first, live and
 /// deleted, paged like ACS's assignment lists (`value`, `nextLink`).
 pub(super) async fn list_identities(
@@ -58,17 +41,7 @@ pub(super) async fn list_identities(
     headers: HeaderMap,
     transport: Option<Extension<Transport>>,
 ) -> Result<Response, ApiError> {
-    let size = match query_param(&uri, "maxpagesize") {
-        None => DEFAULT_PAGE,
-        Some(v) => {
-            v.parse::<u32>().ok().filter(|n| (1..=MAX_PAGE).contains(n)).ok_or_else(|| {
-                ApiError::validation(
-                    format!("maxpagesize must be within [1, {MAX_PAGE}]."),
-                    "maxpagesize",
-                )
-            })?
-        }
-    };
+    let size = page_size(&uri)?;
     let before = match query_param(&uri, "continuationToken") {
         None => None,
         Some(t) => Some(
@@ -88,11 +61,8 @@ pub(super) async fn list_identities(
     let next_link = if records.len() > size as usize {
         records.truncate(size as usize);
         let last = records.last().map(|r| r.user.as_uuid().as_hyphenated().to_string());
-        let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-        let scheme = transport.map_or(Transport::Https, |t| t.0).scheme();
-        last.map(|last| {
-            format!("{scheme}://{host}/identities?maxpagesize={size}&continuationToken={last}")
-        })
+        let origin = link_origin(&headers, transport);
+        last.map(|last| format!("{origin}/identities?maxpagesize={size}&continuationToken={last}"))
     } else {
         None
     };
@@ -115,7 +85,7 @@ pub(super) async fn list_identities(
             generation: r.generation,
         })
         .collect();
-    json(StatusCode::OK, &IdentityPage { value, next_link })
+    json(StatusCode::OK, &Page { value, next_link })
 }
 
 #[derive(Serialize)]

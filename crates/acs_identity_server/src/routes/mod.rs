@@ -7,6 +7,7 @@ mod console;
 mod extensions;
 mod identities;
 mod openapi;
+mod paging;
 mod teams_user;
 mod well_known;
 

@@ -4,7 +4,6 @@
 use acs_identity_core::clock::Clock as _;
 use std::sync::Arc;
 
-use acs_identity_core::hmac::KeyName;
 use acs_identity_core::time_format::parse_rfc3339;
 use acs_identity_core::SystemClock;
 use acs_identity_server::audit::AuditDestination;
@@ -13,19 +12,19 @@ use acs_identity_testkit::{encode_id, uuid_like, TestIssuer, TestResponse, TestS
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::log_secrets::{signed_request, tamper, Secrets};
+use crate::log_secrets::{tamper, Signer};
 
 /// A request signed here with `key_b64`, so the signature is known; with a client request id.
 async fn signed(
-    s: &TestServer,
+    signer: &mut Signer<'_>,
     method: Method,
     path_and_query: &str,
     body: &Value,
     key_b64: &str,
     request_id: &str,
-    secrets: &mut Secrets,
 ) -> TestResponse {
-    signed_request(s, method, path_and_query, body, key_b64, secrets)
+    signer
+        .request(method, path_and_query, body, key_b64)
         .header("x-ms-client-request-id", request_id)
         .send()
         .await
@@ -102,56 +101,46 @@ async fn every_state_changing_request_is_audited_without_secrets() {
     )
     .await;
     let started = SystemClock.now();
-    let mut secrets = Secrets::default();
-    let primary = s.key(KeyName::Primary);
-    let secondary = s.key(KeyName::Secondary);
-    secrets.add("primary key", &primary);
-    secrets.add("secondary key", &secondary);
-    secrets.add("connection string", &s.connection_string());
+    let mut signer = Signer::new(&s);
+    let (primary, secondary) = signer.keys.clone();
     let mut expect = Expectations::default();
     let (v23, vpre, v25) =
         ("api-version=2023-10-01", "api-version=2025-03-02-preview", "api-version=2025-06-30");
     let create = format!("/identities?{v23}");
 
     // Identities and tokens, with both keys, and their failures.
-    let r = signed(&s, Method::POST, &create, &json!({}), &primary, "c-1", &mut secrets).await;
+    let r = signed(&mut signer, Method::POST, &create, &json!({}), &primary, "c-1").await;
     let id = r.json["identity"]["id"].as_str().unwrap_or_default().to_owned();
     expect.push(&r, "c-1", "identity.create", "key:primary", 201, None, Some(&id));
     let body = json!({"createTokenWithScopes": ["chat"]});
-    let r = signed(&s, Method::POST, &create, &body, &secondary, "c-2", &mut secrets).await;
+    let r = signed(&mut signer, Method::POST, &create, &body, &secondary, "c-2").await;
     let id2 = r.json["identity"]["id"].as_str().unwrap_or_default().to_owned();
-    secrets.add_token("created token", r.json["accessToken"]["token"].as_str().unwrap());
+    signer.secrets.add_token("created token", r.json["accessToken"]["token"].as_str().unwrap());
     expect.push(&r, "c-2", "identity.create_with_token", "key:secondary", 201, None, Some(&id2));
     let body = json!({"createTokenWithScopes": ["chat"], "expiresInMinutes": 5});
-    let r = signed(&s, Method::POST, &create, &body, &primary, "c-3", &mut secrets).await;
+    let r = signed(&mut signer, Method::POST, &create, &body, &primary, "c-3").await;
     expect.push(&r, "c-3", "identity.create", "key:primary", 400, Some("ValidationError"), None);
     let forged = tamper(&primary);
-    let r = signed(&s, Method::POST, &create, &json!({}), &forged, "c-4", &mut secrets).await;
+    let r = signed(&mut signer, Method::POST, &create, &json!({}), &forged, "c-4").await;
     expect.push(&r, "c-4", "identity.create", "unauthenticated", 401, Some("Denied"), None);
 
     let issue = format!("/identities/{}/:issueAccessToken?{v23}", encode_id(&id));
-    let r = signed(
-        &s,
-        Method::POST,
-        &issue,
-        &json!({"scopes": ["voip"]}),
-        &primary,
-        "t-1",
-        &mut secrets,
-    )
-    .await;
-    secrets.add_token("issued token", r.json["token"].as_str().unwrap_or("missing token...."));
+    let r =
+        signed(&mut signer, Method::POST, &issue, &json!({"scopes": ["voip"]}), &primary, "t-1")
+            .await;
+    signer
+        .secrets
+        .add_token("issued token", r.json["token"].as_str().unwrap_or("missing token...."));
     expect.push(&r, "t-1", "token.issue", "key:primary", 200, None, Some(&id));
     let foreign = "8:acs:00000000-0000-0000-0000-000000000000_00000000-0000-0000-0000-000000000001";
     let issue_foreign = format!("/identities/{}/:issueAccessToken?{v23}", encode_id(foreign));
     let r = signed(
-        &s,
+        &mut signer,
         Method::POST,
         &issue_foreign,
         &json!({"scopes": ["voip"]}),
         &primary,
         "t-2",
-        &mut secrets,
     )
     .await;
     expect.push(
@@ -164,26 +153,25 @@ async fn every_state_changing_request_is_audited_without_secrets() {
         Some(foreign),
     );
     let revoke = format!("/identities/{}/:revokeAccessTokens?{v23}", encode_id(&id));
-    let r = signed(&s, Method::POST, &revoke, &json!({}), &primary, "r-1", &mut secrets).await;
+    let r = signed(&mut signer, Method::POST, &revoke, &json!({}), &primary, "r-1").await;
     expect.push(&r, "r-1", "token.revoke", "key:primary", 204, None, Some(&id));
     let delete = format!("/identities/{}?{v23}", encode_id(&id));
-    let r = signed(&s, Method::DELETE, &delete, &json!({}), &secondary, "d-1", &mut secrets).await;
+    let r = signed(&mut signer, Method::DELETE, &delete, &json!({}), &secondary, "d-1").await;
     expect.push(&r, "d-1", "identity.delete", "key:secondary", 204, None, Some(&id));
-    let r = signed(&s, Method::POST, &revoke, &json!({}), &primary, "r-2", &mut secrets).await;
+    let r = signed(&mut signer, Method::POST, &revoke, &json!({}), &primary, "r-2").await;
     expect.push(&r, "r-2", "token.revoke", "key:primary", 404, Some("IdentityNotFound"), Some(&id));
 
     // Reads are not audited.
     let get = format!("/identities/{}?{vpre}", encode_id(&id2));
-    let r = signed(&s, Method::GET, &get, &json!({}), &primary, "read-1", &mut secrets).await;
+    let r = signed(&mut signer, Method::GET, &get, &json!({}), &primary, "read-1").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let r = signed(
-        &s,
+        &mut signer,
         Method::POST,
         "/accessTokens/:validate",
         &json!({"token": "x"}),
         &primary,
         "read-2",
-        &mut secrets,
     )
     .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
@@ -191,7 +179,7 @@ async fn every_state_changing_request_is_audited_without_secrets() {
     // An Entra principal calling the management API.
     let (oid, app) = (uuid_like(), uuid_like());
     let token = issuer.mint(&issuer.claims(API_AUDIENCE, &oid, &app, "user_impersonation"));
-    secrets.add_token("Entra token (API)", &token);
+    signer.secrets.add_token("Entra token (API)", &token);
     let r = bearer(&s, Method::POST, &create, &token, "e-1").await;
     let id3 = r.json["identity"]["id"].as_str().unwrap_or_default().to_owned();
     expect.push(&r, "e-1", "identity.create", &format!("principal:{oid}"), 201, None, Some(&id3));
@@ -199,18 +187,18 @@ async fn every_state_changing_request_is_audited_without_secrets() {
     // The Teams user exchange, accepted and refused.
     let teams_oid = uuid_like();
     let teams = issuer.mint(&issuer.claims(TEAMS_AUDIENCE, &teams_oid, &app, "Teams.ManageCalls"));
-    secrets.add_token("Teams user token", &teams);
+    signer.secrets.add_token("Teams user token", &teams);
     let exchange = format!("/teamsUser/:exchangeAccessToken?{v23}");
     let body = json!({"token": teams, "appId": app, "userId": teams_oid});
-    let r = signed(&s, Method::POST, &exchange, &body, &primary, "x-1", &mut secrets).await;
-    secrets.add_token(
+    let r = signed(&mut signer, Method::POST, &exchange, &body, &primary, "x-1").await;
+    signer.secrets.add_token(
         "exchanged Teams token",
         r.json["token"].as_str().unwrap_or("missing token...."),
     );
     let teams_id = format!("8:orgid:{teams_oid}");
     expect.push(&r, "x-1", "teams_user.exchange", "key:primary", 200, None, Some(&teams_id));
     let body = json!({"token": tamper(&teams), "appId": app, "userId": teams_oid});
-    let r = signed(&s, Method::POST, &exchange, &body, &primary, "x-2", &mut secrets).await;
+    let r = signed(&mut signer, Method::POST, &exchange, &body, &primary, "x-2").await;
     expect.push(
         &r,
         "x-2",
@@ -226,15 +214,15 @@ async fn every_state_changing_request_is_audited_without_secrets() {
     let ext_oid = uuid_like();
     let assignment = format!("/access/teamsExtension/tenants/{tenant}/assignments/{ext_oid}?{v25}");
     let body = json!({"principalType": "user", "clientIds": [app]});
-    let r = signed(&s, Method::PUT, &assignment, &body, &primary, "a-1", &mut secrets).await;
+    let r = signed(&mut signer, Method::PUT, &assignment, &body, &primary, "a-1").await;
     let pair = format!("{tenant}/{ext_oid}");
     expect.push(&r, "a-1", "teams_extension.assignment.put", "key:primary", 201, None, Some(&pair));
     let ext_exchange = format!("/access/teamsExtension/:exchangeAccessToken?{v25}");
     let ext =
         issuer.mint(&issuer.claims(TEAMS_AUDIENCE, &ext_oid, &app, "TeamsExtension.ManageCalls"));
-    secrets.add_token("Teams extension token", &ext);
+    signer.secrets.add_token("Teams extension token", &ext);
     let r = bearer(&s, Method::POST, &ext_exchange, &ext, "x-3").await;
-    secrets.add_token(
+    signer.secrets.add_token(
         "exchanged extension token",
         r.json["accessToken"]["token"].as_str().unwrap_or("missing token...."),
     );
@@ -251,7 +239,7 @@ async fn every_state_changing_request_is_audited_without_secrets() {
     let other = uuid_like();
     let unassigned =
         issuer.mint(&issuer.claims(TEAMS_AUDIENCE, &other, &app, "TeamsExtension.ManageCalls"));
-    secrets.add_token("unassigned extension token", &unassigned);
+    signer.secrets.add_token("unassigned extension token", &unassigned);
     let r = bearer(&s, Method::POST, &ext_exchange, &unassigned, "x-4").await;
     expect.push(
         &r,
@@ -272,8 +260,7 @@ async fn every_state_changing_request_is_audited_without_secrets() {
         Some("InvalidAccessToken"),
         None,
     );
-    let r =
-        signed(&s, Method::DELETE, &assignment, &json!({}), &primary, "a-2", &mut secrets).await;
+    let r = signed(&mut signer, Method::DELETE, &assignment, &json!({}), &primary, "a-2").await;
     expect.push(
         &r,
         "a-2",
@@ -288,14 +275,14 @@ async fn every_state_changing_request_is_audited_without_secrets() {
     let (user, user2) = (uuid_like(), uuid_like());
     let one = format!("/access/entra/assignments/{user}?{vpre}");
     let body = json!({"tenantId": tenant, "principalType": "user", "clientIds": [app]});
-    let r = signed(&s, Method::PUT, &one, &body, &primary, "a-3", &mut secrets).await;
+    let r = signed(&mut signer, Method::PUT, &one, &body, &primary, "a-3").await;
     expect.push(&r, "a-3", "entra.assignment.put", "key:primary", 201, None, Some(&user));
     let patch = format!("/access/entra/assignments?{vpre}");
     let body = json!({user2.clone(): {"tenantId": tenant, "principalType": "user", "clientIds": [app]}, user.clone(): null});
-    let r = signed(&s, Method::PATCH, &patch, &body, &primary, "a-4", &mut secrets).await;
+    let r = signed(&mut signer, Method::PATCH, &patch, &body, &primary, "a-4").await;
     expect.push(&r, "a-4", "entra.assignments.patch", "key:primary", 200, None, None);
     let entra = issuer.mint(&issuer.claims(API_AUDIENCE, &user2, &app, "clients/VoIP"));
-    secrets.add_token("Entra user token", &entra);
+    signer.secrets.add_token("Entra user token", &entra);
     let r = bearer(
         &s,
         Method::POST,
@@ -304,7 +291,7 @@ async fn every_state_changing_request_is_audited_without_secrets() {
         "x-6",
     )
     .await;
-    secrets.add_token(
+    signer.secrets.add_token(
         "exchanged Entra token",
         r.json["accessToken"]["token"].as_str().unwrap_or("missing token...."),
     );
@@ -319,10 +306,10 @@ async fn every_state_changing_request_is_audited_without_secrets() {
         Some(&entra_id),
     );
     let two = format!("/access/entra/assignments/{user2}?{vpre}");
-    let r = signed(&s, Method::DELETE, &two, &json!({}), &primary, "a-5", &mut secrets).await;
+    let r = signed(&mut signer, Method::DELETE, &two, &json!({}), &primary, "a-5").await;
     expect.push(&r, "a-5", "entra.assignment.delete", "key:primary", 204, None, Some(&user2));
     let body = json!({"tenantId": tenant, "principalType": "robot", "clientIds": [app]});
-    let r = signed(&s, Method::PUT, &one, &body, &primary, "a-6", &mut secrets).await;
+    let r = signed(&mut signer, Method::PUT, &one, &body, &primary, "a-6").await;
     expect.push(
         &r,
         "a-6",
@@ -334,6 +321,7 @@ async fn every_state_changing_request_is_audited_without_secrets() {
     );
 
     // The writer flushes its last lines at shutdown.
+    let secrets = signer.secrets;
     s.shutdown().await;
     let text = std::fs::read_to_string(&path).expect("audit log written");
     let lines: Vec<Value> = text

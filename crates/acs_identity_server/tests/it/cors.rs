@@ -13,9 +13,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::time::{timeout, Instant};
+use tokio::time::timeout;
 
-use crate::limits::{hold_a_request, http_addr, read_response};
+use crate::limits::{healthz_until_refused, hold_a_request, http_addr, read_response};
 
 const ORIGIN: &str = "http://localhost:3000";
 const CREATE: &str = "/identities?api-version=2023-10-01";
@@ -235,15 +235,7 @@ async fn limit_answers_carry_the_cors_headers() {
     })
     .await;
     let held = vec![hold_a_request(http_addr(&s)).await, hold_a_request(http_addr(&s)).await];
-    let deadline = Instant::now() + GENEROUS;
-    let refused = loop {
-        let r = s.request(Method::GET, "/healthz").unsigned().header("origin", ORIGIN).send().await;
-        if r.status == StatusCode::SERVICE_UNAVAILABLE {
-            break r;
-        }
-        assert!(Instant::now() < deadline, "the in-flight limit never applied");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let refused = healthz_until_refused(&s, Some(ORIGIN)).await;
     refused.assert_error(503, "ServiceUnavailable");
     assert_readable(&refused, "*", "503");
     // Preflights are answered before the in-flight limit.

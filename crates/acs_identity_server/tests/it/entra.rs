@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use acs_identity_core::SystemClock;
 use acs_identity_testkit::issuer::{API_AUDIENCE, TEAMS_AUDIENCE};
-use acs_identity_testkit::{jwt_payload, uuid_like, TestIssuer, TestServer};
+use acs_identity_testkit::{jwt_payload, uuid_like, TestIssuer, TestResponse, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use time::Duration;
@@ -20,6 +20,15 @@ fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
 
+/// `POST /identities` with `token` as the bearer token instead of a signature.
+async fn create_with_bearer(s: &TestServer, token: &str) -> TestResponse {
+    s.request(Method::POST, "/identities?api-version=2023-10-01")
+        .unsigned()
+        .header("authorization", &bearer(token))
+        .send()
+        .await
+}
+
 #[tokio::test]
 async fn bearer_tokens_from_trusted_issuers_call_the_api() {
     let issuer = TestIssuer::start().await;
@@ -27,22 +36,12 @@ async fn bearer_tokens_from_trusted_issuers_call_the_api() {
     let s = server_trusting(&issuer, true).await;
     let app = uuid_like();
     let good = issuer.mint(&issuer.claims(API_AUDIENCE, &uuid_like(), &app, "user_impersonation"));
-    let r = s
-        .request(Method::POST, "/identities?api-version=2023-10-01")
-        .unsigned()
-        .header("authorization", &bearer(&good))
-        .send()
-        .await;
+    let r = create_with_bearer(&s, &good).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     // The resource URI with a trailing slash and the first-party app id are Entra's other audiences.
     for aud in ["https://communication.azure.com/", "1fd5118e-2576-4263-8130-9503064c837a"] {
         let t = issuer.mint(&issuer.claims(aud, &uuid_like(), &app, ""));
-        let r = s
-            .request(Method::POST, "/identities?api-version=2023-10-01")
-            .unsigned()
-            .header("authorization", &bearer(&t))
-            .send()
-            .await;
+        let r = create_with_bearer(&s, &t).await;
         assert_eq!(r.status, StatusCode::CREATED, "{aud}: {}", r.text);
     }
 
@@ -66,12 +65,7 @@ async fn bearer_tokens_from_trusted_issuers_call_the_api() {
         ("empty", String::new()),
     ];
     for (name, token) in cases {
-        let r = s
-            .request(Method::POST, "/identities?api-version=2023-10-01")
-            .unsigned()
-            .header("authorization", &bearer(&token))
-            .send()
-            .await;
+        let r = create_with_bearer(&s, &token).await;
         r.assert_error(401, "Denied");
         assert!(
             r.header("www-authenticate").is_some_and(|w| w.contains("Bearer")),
@@ -90,7 +84,7 @@ async fn bearer_tokens_from_trusted_issuers_call_the_api() {
     r.assert_error(401, "Denied");
     // HMAC keeps working beside it.
     assert_eq!(
-        s.request(Method::POST, "/identities?api-version=2023-10-01").send().await.status,
+        s.send(Method::POST, "/identities?api-version=2023-10-01").await.status,
         StatusCode::CREATED
     );
 }
@@ -103,30 +97,15 @@ async fn unknown_key_ids_refresh_the_jwks_and_files_work() {
     let claims = issuer.claims(API_AUDIENCE, &uuid_like(), &uuid_like(), "");
     let before = issuer.mint(&claims);
     for s in [&by_url, &by_file] {
-        let r = s
-            .request(Method::POST, "/identities?api-version=2023-10-01")
-            .unsigned()
-            .header("authorization", &bearer(&before))
-            .send()
-            .await;
+        let r = create_with_bearer(s, &before).await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     }
     issuer.rotate();
     let after = issuer.mint(&claims);
-    let r = by_url
-        .request(Method::POST, "/identities?api-version=2023-10-01")
-        .unsigned()
-        .header("authorization", &bearer(&after))
-        .send()
-        .await;
+    let r = create_with_bearer(&by_url, &after).await;
     assert_eq!(r.status, StatusCode::CREATED, "refetched: {}", r.text);
     // The file still has only the old key.
-    let r = by_file
-        .request(Method::POST, "/identities?api-version=2023-10-01")
-        .unsigned()
-        .header("authorization", &bearer(&after))
-        .send()
-        .await;
+    let r = create_with_bearer(&by_file, &after).await;
     r.assert_error(401, "Denied");
 }
 
@@ -146,19 +125,9 @@ async fn allow_lists_limit_bearer_callers() {
     .await;
     let ok = issuer.mint(&issuer.claims(API_AUDIENCE, &uuid_like(), &allowed, ""));
     let other = issuer.mint(&issuer.claims(API_AUDIENCE, &uuid_like(), &uuid_like(), ""));
-    let r = s
-        .request(Method::POST, "/identities?api-version=2023-10-01")
-        .unsigned()
-        .header("authorization", &bearer(&ok))
-        .send()
-        .await;
+    let r = create_with_bearer(&s, &ok).await;
     assert_eq!(r.status, StatusCode::CREATED);
-    let r = s
-        .request(Method::POST, "/identities?api-version=2023-10-01")
-        .unsigned()
-        .header("authorization", &bearer(&other))
-        .send()
-        .await;
+    let r = create_with_bearer(&s, &other).await;
     r.assert_error(401, "Denied");
 }
 
@@ -336,7 +305,7 @@ async fn teams_extension_assignments_gate_the_exchange() {
         .send()
         .await;
     assert_eq!(r.status, StatusCode::OK);
-    let g = s.request(Method::GET, &assignment).send().await;
+    let g = s.send(Method::GET, &assignment).await;
     assert_eq!(g.json["principalType"], "user");
 
     let r = call(entra.clone()).await;
@@ -362,9 +331,9 @@ async fn teams_extension_assignments_gate_the_exchange() {
         .await
         .assert_error(401, "InvalidAccessToken");
 
-    let r = s.request(Method::DELETE, &assignment).send().await;
+    let r = s.send(Method::DELETE, &assignment).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
-    s.request(Method::GET, &assignment).send().await.assert_error(404, "NotFound");
+    s.send(Method::GET, &assignment).await.assert_error(404, "NotFound");
     call(entra).await.assert_error(403, "Forbidden");
 
     // Validation and versions.
@@ -381,7 +350,7 @@ async fn teams_extension_assignments_gate_the_exchange() {
     r.assert_error(400, "ValidationError");
     let old =
         format!("/access/teamsExtension/tenants/{tenant}/assignments/{oid}?api-version=2023-10-01");
-    s.request(Method::GET, &old).send().await.assert_error(400, "UnsupportedApiVersion");
+    s.send(Method::GET, &old).await.assert_error(400, "UnsupportedApiVersion");
     // Assignment management needs the resource's credentials.
     s.request(Method::GET, &assignment).unsigned().send().await.assert_error(401, "Denied");
 }
@@ -407,7 +376,7 @@ async fn entra_assignments_list_patch_and_exchange() {
     let mut seen = Vec::new();
     let mut url = format!("/access/entra/assignments?{v}&maxpagesize=2");
     loop {
-        let r = s.request(Method::GET, &url).send().await;
+        let r = s.send(Method::GET, &url).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         seen.extend(
             r.json["value"]
@@ -451,8 +420,7 @@ async fn entra_assignments_list_patch_and_exchange() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.json["value"][0]["objectId"], added.as_str());
-    s.request(Method::GET, &format!("/access/entra/assignments/{}?{v}", users[0]))
-        .send()
+    s.send(Method::GET, &format!("/access/entra/assignments/{}?{v}", users[0]))
         .await
         .assert_error(404, "NotFound");
     // A bad entry rejects the whole PATCH.
@@ -463,10 +431,7 @@ async fn entra_assignments_list_patch_and_exchange() {
         .await
         .assert_error(400, "ValidationError");
     assert_eq!(
-        s.request(Method::GET, &format!("/access/entra/assignments/{}?{v}", users[1]))
-            .send()
-            .await
-            .status,
+        s.send(Method::GET, &format!("/access/entra/assignments/{}?{v}", users[1])).await.status,
         StatusCode::OK
     );
 
@@ -508,6 +473,6 @@ async fn entra_assignments_list_patch_and_exchange() {
         .await;
     r.assert_error(403, "Forbidden");
     // Only in the preview.
-    let r = s.request(Method::GET, "/access/entra/assignments?api-version=2025-06-30").send().await;
+    let r = s.send(Method::GET, "/access/entra/assignments?api-version=2025-06-30").await;
     r.assert_error(400, "UnsupportedApiVersion");
 }

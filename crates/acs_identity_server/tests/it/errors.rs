@@ -10,13 +10,13 @@ use serde_json::json;
 #[tokio::test]
 async fn api_version_missing_or_unsupported() {
     let s = TestServer::start().await;
-    let r = s.request(Method::POST, "/identities").send().await;
+    let r = s.send(Method::POST, "/identities").await;
     assert_eq!(
         r.assert_error(400, "ApiVersionUnspecified"),
         "An API version is required, but was not specified."
     );
     for v in ["2020-07-20-preview2", "2099-01-01", "latest", "2023-10-01%00"] {
-        let r = s.request(Method::POST, &format!("/identities?api-version={v}")).send().await;
+        let r = s.send(Method::POST, &format!("/identities?api-version={v}")).await;
         let msg = r.assert_error(400, "UnsupportedApiVersion");
         assert!(msg.contains("does not support the API version"), "{msg}");
         assert!(!msg.contains('\0'));
@@ -26,11 +26,11 @@ async fn api_version_missing_or_unsupported() {
 #[tokio::test]
 async fn unknown_routes_and_methods() {
     let s = TestServer::start().await;
-    let r = s.request(Method::GET, "/nothing-here?api-version=2023-10-01").send().await;
+    let r = s.send(Method::GET, "/nothing-here?api-version=2023-10-01").await;
     r.assert_error(404, "NotFound");
-    let r = s.request(Method::PUT, "/identities?api-version=2023-10-01").send().await;
+    let r = s.send(Method::PUT, "/identities?api-version=2023-10-01").await;
     r.assert_error(405, "MethodNotAllowed");
-    let r = s.request(Method::PATCH, "/identities/x?api-version=2023-10-01").send().await;
+    let r = s.send(Method::PATCH, "/identities/x?api-version=2023-10-01").await;
     r.assert_error(405, "MethodNotAllowed");
 }
 
@@ -130,7 +130,7 @@ async fn throttled_operations_get_429_with_retry_after() {
     assert!((1..=60).contains(&retry), "{retry}");
     // Other operations are not limited.
     assert_eq!(
-        s.request(Method::POST, "/identities?api-version=2023-10-01").send().await.status,
+        s.send(Method::POST, "/identities?api-version=2023-10-01").await.status,
         StatusCode::CREATED
     );
 }
@@ -147,12 +147,12 @@ async fn skipping_the_version_check_serves_unknown_versions_as_the_newest() {
     let id = r.json["identity"]["id"].as_str().unwrap().to_owned();
     // Served as the newest: GET of an identity exists from 2025-03-02-preview on.
     let path = format!("/identities/{}?api-version=2099-01-01", encode_id(&id));
-    let got = s.request(Method::GET, &path).send().await;
+    let got = s.send(Method::GET, &path).await;
     assert_eq!(got.status.as_u16(), 200, "{}", got.text);
     assert_eq!(got.json["id"], id.as_str());
     // A missing version is still missing, and a known one the operation lacks still refused.
-    let r = s.request(Method::POST, "/identities").send().await;
+    let r = s.send(Method::POST, "/identities").await;
     r.assert_error(400, "ApiVersionUnspecified");
     let path = format!("/identities/{}?api-version=2023-10-01", encode_id(&id));
-    s.request(Method::GET, &path).send().await.assert_error(400, "UnsupportedApiVersion");
+    s.send(Method::GET, &path).await.assert_error(400, "UnsupportedApiVersion");
 }

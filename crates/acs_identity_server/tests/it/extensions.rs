@@ -21,15 +21,15 @@ async fn the_identity_list_pages_newest_first_with_states() {
     s.issue_token(&ids[0]).await;
     let revoke =
         format!("/identities/{}/:revokeAccessTokens?api-version=2023-10-01", encode_id(&ids[1]));
-    assert_eq!(s.request(Method::POST, &revoke).send().await.status, StatusCode::NO_CONTENT);
+    assert_eq!(s.send(Method::POST, &revoke).await.status, StatusCode::NO_CONTENT);
     let delete = format!("/identities/{}?api-version=2023-10-01", encode_id(&ids[2]));
-    assert_eq!(s.request(Method::DELETE, &delete).send().await.status, StatusCode::NO_CONTENT);
+    assert_eq!(s.send(Method::DELETE, &delete).await.status, StatusCode::NO_CONTENT);
 
     let mut listed: Vec<Value> = Vec::new();
     let mut path = "/identities?maxpagesize=2".to_owned();
     let mut pages = 0;
     loop {
-        let r = s.request(Method::GET, &path).send().await;
+        let r = s.send(Method::GET, &path).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         let page = r.json["value"].as_array().unwrap();
         assert!(page.len() <= 2);
@@ -62,7 +62,7 @@ async fn the_identity_list_pages_newest_first_with_states() {
     assert!(r.json["nextLink"].as_str().unwrap().starts_with("http://"), "{}", r.text);
 
     // ACS's create on the same path is unchanged.
-    let r = s.request(Method::POST, "/identities?api-version=2023-10-01").send().await;
+    let r = s.send(Method::POST, "/identities?api-version=2023-10-01").await;
     assert_eq!(r.status, StatusCode::CREATED);
 }
 
@@ -72,13 +72,12 @@ async fn the_identity_list_refuses_bad_paging_and_unsigned_requests() {
     for path in
         ["/identities?maxpagesize=0", "/identities?maxpagesize=1001", "/identities?maxpagesize=x"]
     {
-        let r = s.request(Method::GET, path).send().await;
+        let r = s.send(Method::GET, path).await;
         assert_eq!(r.assert_error(400, "ValidationError"), "maxpagesize must be within [1, 1000].");
         assert_eq!(r.json["error"]["target"], "maxpagesize");
     }
     for token in ["x", "01a24c29-1dec-74d6-8be8", "%00"] {
-        let r =
-            s.request(Method::GET, &format!("/identities?continuationToken={token}")).send().await;
+        let r = s.send(Method::GET, &format!("/identities?continuationToken={token}")).await;
         r.assert_error(400, "ValidationError");
         assert_eq!(r.json["error"]["target"], "continuationToken");
     }
@@ -93,7 +92,7 @@ async fn resource_and_activity_describe_the_node() {
     let s = TestServer::start().await;
     let user = s.create_user().await;
     s.issue_token(&user).await;
-    let r = s.request(Method::GET, "/resource").send().await;
+    let r = s.send(Method::GET, "/resource").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.json["resourceId"], s.resource_id().as_str());
     assert_eq!(r.json["dataLocation"], "unitedstates");
@@ -106,7 +105,7 @@ async fn resource_and_activity_describe_the_node() {
     assert_eq!(keys[0]["kid"], jwks.json["keys"][0]["kid"]);
     assert!(!r.text.contains(&s.key(acs_identity_core::hmac::KeyName::Primary)));
 
-    let r = s.request(Method::GET, "/activity").send().await;
+    let r = s.send(Method::GET, "/activity").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.json["intervalSeconds"], 5);
     let samples = r.json["samples"].as_array().unwrap();

@@ -190,17 +190,13 @@ async fn foreign_and_unknown_ids_are_not_owned() {
         let msg = r.assert_error(401, "IdentityNotOwned");
         assert_eq!(msg, "Provided identity doesn't belong to the resource.");
         let r = s
-            .request(
+            .send(
                 Method::POST,
                 &format!("/identities/{e}/:revokeAccessTokens?api-version=2023-10-01"),
             )
-            .send()
             .await;
         r.assert_error(401, "IdentityNotOwned");
-        let r = s
-            .request(Method::DELETE, &format!("/identities/{e}?api-version=2023-10-01"))
-            .send()
-            .await;
+        let r = s.send(Method::DELETE, &format!("/identities/{e}?api-version=2023-10-01")).await;
         r.assert_error(401, "IdentityNotOwned");
     }
 }
@@ -211,10 +207,7 @@ async fn delete_is_idempotent_and_deleted_users_get_404() {
     let id = s.create_user().await;
     let e = encode_id(&id);
     for _ in 0..2 {
-        let r = s
-            .request(Method::DELETE, &format!("/identities/{e}?api-version=2023-10-01"))
-            .send()
-            .await;
+        let r = s.send(Method::DELETE, &format!("/identities/{e}?api-version=2023-10-01")).await;
         assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
         assert!(r.text.is_empty());
     }
@@ -226,17 +219,10 @@ async fn delete_is_idempotent_and_deleted_users_get_404() {
         .await;
     r.assert_error(404, "IdentityNotFound");
     let r = s
-        .request(
-            Method::POST,
-            &format!("/identities/{e}/:revokeAccessTokens?api-version=2023-10-01"),
-        )
-        .send()
+        .send(Method::POST, &format!("/identities/{e}/:revokeAccessTokens?api-version=2023-10-01"))
         .await;
     r.assert_error(404, "IdentityNotFound");
-    let r = s
-        .request(Method::GET, &format!("/identities/{e}?api-version=2025-03-02-preview"))
-        .send()
-        .await;
+    let r = s.send(Method::GET, &format!("/identities/{e}?api-version=2025-03-02-preview")).await;
     r.assert_error(404, "IdentityNotFound");
 }
 
@@ -245,11 +231,10 @@ async fn revoke_answers_204_with_no_body() {
     let s = TestServer::start().await;
     let id = s.create_user().await;
     let r = s
-        .request(
+        .send(
             Method::POST,
             &format!("/identities/{}/:revokeAccessTokens?api-version=2021-03-07", encode_id(&id)),
         )
-        .send()
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     assert!(r.text.is_empty());
@@ -276,7 +261,7 @@ async fn get_identity_and_custom_ids_in_the_preview() {
     assert_eq!(again.status, StatusCode::CREATED);
     assert_eq!(again.json["identity"]["id"], id.as_str());
 
-    let g = s.request(Method::GET, &format!("/identities/{}?{v}", encode_id(&id))).send().await;
+    let g = s.send(Method::GET, &format!("/identities/{}?{v}", encode_id(&id))).await;
     assert_eq!(g.status, StatusCode::OK, "{}", g.text);
     assert_eq!(g.json["id"], id.as_str());
     assert_eq!(g.json["customId"], "sally@contoso.com");
@@ -284,8 +269,7 @@ async fn get_identity_and_custom_ids_in_the_preview() {
 
     // GET exists only in the preview.
     let g = s
-        .request(Method::GET, &format!("/identities/{}?api-version=2025-06-30", encode_id(&id)))
-        .send()
+        .send(Method::GET, &format!("/identities/{}?api-version=2025-06-30", encode_id(&id)))
         .await;
     g.assert_error(400, "UnsupportedApiVersion");
 
@@ -307,7 +291,7 @@ async fn get_identity_and_custom_ids_in_the_preview() {
     assert_eq!(ok256.status, StatusCode::CREATED, "{}", ok256.text);
 
     // After deletion the custom id is free again.
-    s.request(Method::DELETE, &format!("/identities/{}?{v}", encode_id(&id))).send().await;
+    s.send(Method::DELETE, &format!("/identities/{}?{v}", encode_id(&id))).await;
     let fresh = s.post(&format!("/identities?{v}"), json!({"customId": "sally@contoso.com"})).await;
     assert_ne!(fresh.json["identity"]["id"], id.as_str());
 }

@@ -14,11 +14,10 @@ async fn restart_keeps_resource_keys_users_and_revocations() {
     let key = s.key(KeyName::Primary);
     let id = s.create_user().await;
     let old = s.issue_token(&id).await;
-    s.request(
+    s.send(
         Method::POST,
         &format!("/identities/{}/:revokeAccessTokens?api-version=2023-10-01", encode_id(&id)),
     )
-    .send()
     .await;
     let new = s.issue_token(&id).await;
 
@@ -89,11 +88,10 @@ async fn every_operation_in_every_version() {
         assert_eq!(r.status, StatusCode::OK, "{v}: {}", r.text);
         assert_eq!(r.json.as_object().unwrap().len(), 2, "{v}: token and expiresOn only");
         let r = s
-            .request(Method::POST, &format!("/identities/{e}/:revokeAccessTokens?api-version={v}"))
-            .send()
+            .send(Method::POST, &format!("/identities/{e}/:revokeAccessTokens?api-version={v}"))
             .await;
         assert_eq!(r.status, StatusCode::NO_CONTENT, "{v}");
-        let r = s.request(Method::DELETE, &format!("/identities/{e}?api-version={v}")).send().await;
+        let r = s.send(Method::DELETE, &format!("/identities/{e}?api-version={v}")).await;
         assert_eq!(r.status, StatusCode::NO_CONTENT, "{v}");
     }
 }

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use acs_identity_core::SystemClock;
-use acs_identity_testkit::TestServer;
+use acs_identity_testkit::{TestResponse, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -300,6 +300,26 @@ pub(crate) async fn hold_a_request(addr: SocketAddr) -> TcpStream {
     stream
 }
 
+/// Asks `/healthz` (with an `Origin` header, if given) until the server refuses with 503: the
+/// in-flight limit applies as soon as the server has read the held requests' heads. Every
+/// answer before must be 200.
+pub(crate) async fn healthz_until_refused(s: &TestServer, origin: Option<&str>) -> TestResponse {
+    let deadline = Instant::now() + GENEROUS;
+    loop {
+        let mut request = s.request(Method::GET, "/healthz").unsigned();
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        let r = request.send().await;
+        if r.status == StatusCode::SERVICE_UNAVAILABLE {
+            return r;
+        }
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert!(Instant::now() < deadline, "the in-flight limit never applied");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
 async fn requests_beyond_the_in_flight_limit_get_503() {
     let s = start(|c| {
@@ -311,16 +331,7 @@ async fn requests_beyond_the_in_flight_limit_get_503() {
 
     // The two held requests take the two places (as soon as the server has read their
     // heads); from then on every request is refused at once, not queued.
-    let deadline = Instant::now() + GENEROUS;
-    let refused = loop {
-        let r = s.request(Method::GET, "/healthz").unsigned().send().await;
-        if r.status == StatusCode::SERVICE_UNAVAILABLE {
-            break r;
-        }
-        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-        assert!(Instant::now() < deadline, "the in-flight limit never applied");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let refused = healthz_until_refused(&s, None).await;
     refused.assert_error(503, "ServiceUnavailable");
     assert_eq!(refused.header("retry-after"), Some("1"));
     let started = Instant::now();

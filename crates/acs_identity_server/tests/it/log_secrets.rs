@@ -72,43 +72,61 @@ impl Secrets {
     }
 }
 
-/// A request whose HMAC headers are computed here with `key_b64`, so the signature sent is
-/// known (and added to `secrets`).
-pub(crate) fn signed_request<'a>(
-    s: &'a TestServer,
-    method: Method,
-    path_and_query: &str,
-    body: &Value,
-    key_b64: &str,
-    secrets: &mut Secrets,
-) -> TestRequest<'a> {
-    let bytes = serde_json::to_vec(body).expect("json");
-    let date = http_date(SystemClock.now());
-    let host = s.endpoint().split("://").nth(1).expect("host").to_owned();
-    let hash = content_hash(&bytes);
-    let sts = string_to_sign(method.as_str(), path_and_query, &date, &host, &hash);
-    let key = AccessKey::new(KeyName::Primary, &STANDARD.decode(key_b64).expect("base64 key"));
-    let signature = key.sign(&sts);
-    secrets.add(&format!("signature of {method} {path_and_query}"), &signature);
-    s.request(method, path_and_query)
-        .unsigned()
-        .body(bytes)
-        .header("content-type", "application/json")
-        .header("x-ms-date", &date)
-        .header("x-ms-content-sha256", &hash)
-        .header("authorization", &authorization_header(&signature))
+/// Signs requests here with a given key, so that every signature sent is known: each one
+/// joins `secrets`, which starts with the server's access keys and connection string.
+pub(crate) struct Signer<'a> {
+    server: &'a TestServer,
+    pub(crate) secrets: Secrets,
+    /// The server's primary and secondary access keys, base64.
+    pub(crate) keys: (String, String),
 }
 
-/// Sends a [`signed_request`].
-async fn signed(
-    s: &TestServer,
-    method: Method,
-    path_and_query: &str,
-    body: &Value,
-    key_b64: &str,
-    secrets: &mut Secrets,
-) -> TestResponse {
-    signed_request(s, method, path_and_query, body, key_b64, secrets).send().await
+impl<'a> Signer<'a> {
+    pub(crate) fn new(server: &'a TestServer) -> Self {
+        let keys = (server.key(KeyName::Primary), server.key(KeyName::Secondary));
+        let mut secrets = Secrets::default();
+        secrets.add("primary key", &keys.0);
+        secrets.add("secondary key", &keys.1);
+        secrets.add("connection string", &server.connection_string());
+        Self { server, secrets, keys }
+    }
+
+    /// A request whose HMAC headers are computed here with `key_b64`.
+    pub(crate) fn request(
+        &mut self,
+        method: Method,
+        path_and_query: &str,
+        body: &Value,
+        key_b64: &str,
+    ) -> TestRequest<'a> {
+        let bytes = serde_json::to_vec(body).expect("json");
+        let date = http_date(SystemClock.now());
+        let host = self.server.endpoint().split("://").nth(1).expect("host").to_owned();
+        let hash = content_hash(&bytes);
+        let sts = string_to_sign(method.as_str(), path_and_query, &date, &host, &hash);
+        let key = AccessKey::new(KeyName::Primary, &STANDARD.decode(key_b64).expect("base64 key"));
+        let signature = key.sign(&sts);
+        self.secrets.add(&format!("signature of {method} {path_and_query}"), &signature);
+        self.server
+            .request(method, path_and_query)
+            .unsigned()
+            .body(bytes)
+            .header("content-type", "application/json")
+            .header("x-ms-date", &date)
+            .header("x-ms-content-sha256", &hash)
+            .header("authorization", &authorization_header(&signature))
+    }
+
+    /// Sends a [`request`](Self::request).
+    pub(crate) async fn send(
+        &mut self,
+        method: Method,
+        path_and_query: &str,
+        body: &Value,
+        key_b64: &str,
+    ) -> TestResponse {
+        self.request(method, path_and_query, body, key_b64).send().await
+    }
 }
 
 /// Sends a request with a given `Authorization` header value (valid date and hash).
@@ -158,119 +176,77 @@ async fn no_key_signature_or_token_reaches_the_logs() {
     let issuer = TestIssuer::start().await;
     let cfg = issuer.config_file();
     let s = TestServer::start_with(move |c| c.entra.issuers.push(cfg), Arc::new(SystemClock)).await;
-    let mut secrets = Secrets::default();
-    let primary = s.key(KeyName::Primary);
-    let secondary = s.key(KeyName::Secondary);
-    secrets.add("primary key", &primary);
-    secrets.add("secondary key", &secondary);
-    secrets.add("connection string", &s.connection_string());
+    let mut signer = Signer::new(&s);
+    let (primary, secondary) = signer.keys.clone();
 
     // Create with either key, and create-with-token.
-    let r = signed(
-        &s,
-        Method::POST,
-        "/identities?api-version=2023-10-01",
-        &json!({}),
-        &primary,
-        &mut secrets,
-    )
-    .await;
+    let r =
+        signer.send(Method::POST, "/identities?api-version=2023-10-01", &json!({}), &primary).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     let user = r.json["identity"]["id"].as_str().expect("id").to_owned();
-    let r = signed(
-        &s,
-        Method::POST,
-        "/identities?api-version=2023-10-01",
-        &json!({}),
-        &secondary,
-        &mut secrets,
-    )
-    .await;
+    let r = signer
+        .send(Method::POST, "/identities?api-version=2023-10-01", &json!({}), &secondary)
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    let r = signed(
-        &s,
-        Method::POST,
-        "/identities?api-version=2023-10-01",
-        &json!({"createTokenWithScopes": ["chat", "voip"], "expiresInMinutes": 60}),
-        &primary,
-        &mut secrets,
-    )
-    .await;
+    let r = signer
+        .send(
+            Method::POST,
+            "/identities?api-version=2023-10-01",
+            &json!({"createTokenWithScopes": ["chat", "voip"], "expiresInMinutes": 60}),
+            &primary,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    secrets.add_token("token from create", r.json["accessToken"]["token"].as_str().expect("token"));
+    signer
+        .secrets
+        .add_token("token from create", r.json["accessToken"]["token"].as_str().expect("token"));
 
     // Issue, validate, revoke, validate the revoked token, get, delete.
     let id = encode_id(&user);
-    let r = signed(
-        &s,
-        Method::POST,
-        &format!("/identities/{id}/:issueAccessToken?api-version=2023-10-01"),
-        &json!({"scopes": ["chat"]}),
-        &secondary,
-        &mut secrets,
-    )
-    .await;
+    let r = signer
+        .send(
+            Method::POST,
+            &format!("/identities/{id}/:issueAccessToken?api-version=2023-10-01"),
+            &json!({"scopes": ["chat"]}),
+            &secondary,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let token = r.json["token"].as_str().expect("token").to_owned();
-    secrets.add_token("issued token", &token);
-    let r = signed(
-        &s,
-        Method::POST,
-        "/accessTokens/:validate",
-        &json!({"token": token}),
-        &primary,
-        &mut secrets,
-    )
-    .await;
+    signer.secrets.add_token("issued token", &token);
+    let r = signer
+        .send(Method::POST, "/accessTokens/:validate", &json!({"token": token}), &primary)
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    let r = signed(
-        &s,
-        Method::POST,
-        &format!("/identities/{id}/:revokeAccessTokens?api-version=2023-10-01"),
-        &json!({}),
-        &primary,
-        &mut secrets,
-    )
-    .await;
+    let r = signer
+        .send(
+            Method::POST,
+            &format!("/identities/{id}/:revokeAccessTokens?api-version=2023-10-01"),
+            &json!({}),
+            &primary,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
-    let r = signed(
-        &s,
-        Method::POST,
-        "/accessTokens/:validate",
-        &json!({"token": token}),
-        &primary,
-        &mut secrets,
-    )
-    .await;
+    let r = signer
+        .send(Method::POST, "/accessTokens/:validate", &json!({"token": token}), &primary)
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
 
     // Bad tokens at the validation endpoint.
     for bad in [tamper(&token), format!("{token}x"), "not.a.token".to_owned()] {
-        let r = signed(
-            &s,
-            Method::POST,
-            "/accessTokens/:validate",
-            &json!({"token": bad}),
-            &primary,
-            &mut secrets,
-        )
-        .await;
+        let r = signer
+            .send(Method::POST, "/accessTokens/:validate", &json!({"token": bad}), &primary)
+            .await;
         assert!(r.status.is_success() || r.status.is_client_error(), "{}", r.text);
     }
-    secrets.add("tampered token", &tamper(&token));
+    signer.secrets.add("tampered token", &tamper(&token));
 
     // Bad signatures: another key, one flipped character, truncated, not base64, a tampered body.
     let other_key = STANDARD.encode([7u8; 32]);
-    secrets.add("unknown key", &other_key);
-    let r = signed(
-        &s,
-        Method::POST,
-        "/identities?api-version=2023-10-01",
-        &json!({}),
-        &other_key,
-        &mut secrets,
-    )
-    .await;
+    signer.secrets.add("unknown key", &other_key);
+    let r = signer
+        .send(Method::POST, "/identities?api-version=2023-10-01", &json!({}), &other_key)
+        .await;
     r.assert_error(401, "Denied");
     let date = http_date(SystemClock.now());
     let host = s.endpoint().split("://").nth(1).expect("host").to_owned();
@@ -284,7 +260,7 @@ async fn no_key_signature_or_token_reaches_the_logs() {
     let good =
         AccessKey::new(KeyName::Primary, &STANDARD.decode(&primary).expect("key")).sign(&sts);
     for bad_sig in [tamper(&good), good[..good.len() - 4].to_owned(), format!("!{}", &good[1..])] {
-        secrets.add("bad signature", &bad_sig);
+        signer.secrets.add("bad signature", &bad_sig);
         let r = with_authorization(&s, &authorization_header(&bad_sig)).await;
         r.assert_error(401, "Denied");
     }
@@ -309,20 +285,20 @@ async fn no_key_signature_or_token_reaches_the_logs() {
     let app = uuid_like();
     let good_entra =
         issuer.mint(&issuer.claims(API_AUDIENCE, &uuid_like(), &app, "user_impersonation"));
-    secrets.add_token("Entra token", &good_entra);
+    signer.secrets.add_token("Entra token", &good_entra);
     let r = bearer(&s, &good_entra).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     let forged = issuer.mint_forged(&issuer.claims(API_AUDIENCE, &uuid_like(), &app, ""));
-    secrets.add_token("forged Entra token", &forged);
+    signer.secrets.add_token("forged Entra token", &forged);
     bearer(&s, &forged).await.assert_error(401, "Denied");
     let mut expired = issuer.claims(API_AUDIENCE, &uuid_like(), &app, "");
     expired["exp"] = (SystemClock.now() - Duration::minutes(10)).unix_timestamp().into();
     let expired = issuer.mint(&expired);
-    secrets.add_token("expired Entra token", &expired);
+    signer.secrets.add_token("expired Entra token", &expired);
     bearer(&s, &expired).await.assert_error(401, "Denied");
     let wrong_aud =
         issuer.mint(&issuer.claims("https://graph.microsoft.com", &uuid_like(), &app, ""));
-    secrets.add_token("Entra token for another audience", &wrong_aud);
+    signer.secrets.add_token("Entra token for another audience", &wrong_aud);
     bearer(&s, &wrong_aud).await.assert_error(401, "Denied");
     let r = s
         .request(Method::POST, "/identities?api-version=2023-10-01")
@@ -337,42 +313,40 @@ async fn no_key_signature_or_token_reaches_the_logs() {
     // The Teams user exchange, accepted and refused.
     let oid = uuid_like();
     let teams = issuer.mint(&issuer.claims(TEAMS_AUDIENCE, &oid, &app, "Teams.ManageCalls"));
-    secrets.add_token("Teams Entra token", &teams);
+    signer.secrets.add_token("Teams Entra token", &teams);
     let exchange = "/teamsUser/:exchangeAccessToken?api-version=2023-10-01";
-    let r = signed(
-        &s,
-        Method::POST,
-        exchange,
-        &json!({"token": teams, "appId": app, "userId": oid}),
-        &primary,
-        &mut secrets,
-    )
-    .await;
+    let r = signer
+        .send(
+            Method::POST,
+            exchange,
+            &json!({"token": teams, "appId": app, "userId": oid}),
+            &primary,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    secrets.add_token("exchanged token", r.json["token"].as_str().expect("token"));
-    let r = signed(
-        &s,
-        Method::POST,
-        exchange,
-        &json!({"token": tamper(&teams), "appId": app, "userId": oid}),
-        &primary,
-        &mut secrets,
-    )
-    .await;
+    signer.secrets.add_token("exchanged token", r.json["token"].as_str().expect("token"));
+    let r = signer
+        .send(
+            Method::POST,
+            exchange,
+            &json!({"token": tamper(&teams), "appId": app, "userId": oid}),
+            &primary,
+        )
+        .await;
     r.assert_error(401, "InvalidAccessToken");
 
     // Delete (so the log also has a 204 from another route).
-    let r = signed(
-        &s,
-        Method::DELETE,
-        &format!("/identities/{id}?api-version=2023-10-01"),
-        &json!({}),
-        &primary,
-        &mut secrets,
-    )
-    .await;
+    let r = signer
+        .send(
+            Method::DELETE,
+            &format!("/identities/{id}?api-version=2023-10-01"),
+            &json!({}),
+            &primary,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
 
+    let secrets = signer.secrets;
     s.shutdown().await;
     let logs = capture.text();
     if std::env::var_os("ACSID_SHOW_CAPTURED_LOGS").is_some() {

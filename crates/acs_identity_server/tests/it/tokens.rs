@@ -19,7 +19,7 @@ async fn revoke_splits_tokens_exactly_even_within_one_second() {
     for _ in 0..5 {
         let before = s.issue_token(&id).await;
         assert_eq!(s.validate(&before).await["valid"], true);
-        let r = s.request(Method::POST, &revoke).send().await;
+        let r = s.send(Method::POST, &revoke).await;
         assert_eq!(r.status, StatusCode::NO_CONTENT);
         let after = s.issue_token(&id).await;
         let v = s.validate(&before).await;
@@ -36,9 +36,7 @@ async fn deleting_invalidates_every_token() {
     let s = TestServer::start().await;
     let id = s.create_user().await;
     let tokens = [s.issue_token(&id).await, s.issue_token(&id).await];
-    s.request(Method::DELETE, &format!("/identities/{}?api-version=2023-10-01", encode_id(&id)))
-        .send()
-        .await;
+    s.send(Method::DELETE, &format!("/identities/{}?api-version=2023-10-01", encode_id(&id))).await;
     for t in tokens {
         assert_eq!(s.validate(&t).await, json!({"valid": false, "reason": "deleted"}));
     }
@@ -141,7 +139,7 @@ async fn a_token_issued_after_a_revoke_carries_its_generation() {
     let revoke =
         format!("/identities/{}/:revokeAccessTokens?api-version=2023-10-01", encode_id(&id));
     for round in 1..=100u64 {
-        let r = s.request(Method::POST, &revoke).send().await;
+        let r = s.send(Method::POST, &revoke).await;
         assert_eq!(r.status, StatusCode::NO_CONTENT);
         let after = s.issue_token(&id).await;
         assert_eq!(generation(&after), round, "round {round}");
@@ -164,14 +162,14 @@ async fn last_token_issued_at_is_written_behind_and_at_shutdown() {
     let stored = s.inner().state().store().get_identity(user).await.unwrap().unwrap();
     assert_eq!(stored.last_token_issued_at, None, "nothing written before the answer");
     let get = format!("/identities/{}?api-version=2025-03-02-preview", encode_id(&id));
-    let shown = s.request(Method::GET, &get).send().await;
+    let shown = s.send(Method::GET, &get).await;
     let shown = shown.json["lastTokenIssuedAt"].as_str().expect("shown at once").to_owned();
 
     // A graceful stop writes what is pending.
     let s = s.restart().await;
     let stored = s.inner().state().store().get_identity(user).await.unwrap().unwrap();
     assert!(stored.last_token_issued_at.is_some(), "written at shutdown");
-    let r = s.request(Method::GET, &get).send().await;
+    let r = s.send(Method::GET, &get).await;
     assert_eq!(r.json["lastTokenIssuedAt"], shown.as_str());
     s.shutdown().await;
 }

@@ -10,7 +10,7 @@ use acs_identity_testkit::TestServer;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::support::{delete, identity_path, node, revoke, summary};
+use crate::support::{identity_path, node, summary};
 
 /// Trials per cross-node test.
 const TRIALS: usize = 1000;
@@ -84,7 +84,7 @@ async fn a_user_created_on_one_node_is_usable_on_another() {
         }
 
         // Deleted on B: gone on A, and its custom id maps to a new user.
-        delete(&b, &id).await;
+        b.delete(&id).await;
         let r = a.request(Method::GET, &identity_path(&id, preview)).send().await;
         r.assert_error(404, "IdentityNotFound");
         let r = a
@@ -148,8 +148,8 @@ async fn cross_node_trials(a: Arc<TestServer>, b: Arc<TestServer>, change: Chang
                 let before = b.validate(&token).await;
                 assert_eq!(before["valid"], true, "trial {trial}: {before}");
                 match change {
-                    Change::Revoke => revoke(&a, &user).await,
-                    Change::Delete => delete(&a, &user).await,
+                    Change::Revoke => a.revoke(&user).await,
+                    Change::Delete => a.delete(&user).await,
                 }
                 let acknowledged = Instant::now();
                 let expected = match change {
@@ -184,32 +184,35 @@ async fn cross_node_trials(a: Arc<TestServer>, b: Arc<TestServer>, change: Chang
     all
 }
 
+/// Two nodes on a fresh database of `test`: `change` on A, seen by the next request to B,
+/// over every trial; reported as `label`.
+async fn change_seen_by_the_other_node(test: &str, change: Change, label: &'static str) {
+    with_fresh_database(test, move |url| async move {
+        let a = Arc::new(node(&url).await);
+        let b = Arc::new(node(&url).await);
+        let started = Instant::now();
+        let trials = cross_node_trials(a.clone(), b.clone(), change).await;
+        report(label, &trials, started.elapsed());
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoke_on_one_node_is_seen_by_the_next_request_to_another() {
-    with_fresh_database(
+    change_seen_by_the_other_node(
         "a_revoke_on_one_node_is_seen_by_the_next_request_to_another",
-        |url| async move {
-            let a = Arc::new(node(&url).await);
-            let b = Arc::new(node(&url).await);
-            let started = Instant::now();
-            let trials = cross_node_trials(a.clone(), b.clone(), Change::Revoke).await;
-            report("revoke", &trials, started.elapsed());
-        },
+        Change::Revoke,
+        "revoke",
     )
     .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delete_on_one_node_is_seen_by_the_next_request_to_another() {
-    with_fresh_database(
+    change_seen_by_the_other_node(
         "a_delete_on_one_node_is_seen_by_the_next_request_to_another",
-        |url| async move {
-            let a = Arc::new(node(&url).await);
-            let b = Arc::new(node(&url).await);
-            let started = Instant::now();
-            let trials = cross_node_trials(a.clone(), b.clone(), Change::Delete).await;
-            report("delete", &trials, started.elapsed());
-        },
+        Change::Delete,
+        "delete",
     )
     .await;
 }
@@ -236,7 +239,7 @@ async fn a_token_issued_on_any_node_after_a_revoke_carries_its_generation() {
                 }));
             }
             for round in 1..=200u64 {
-                revoke(&a, &user).await;
+                a.revoke(&user).await;
                 for n in [&a, &b] {
                     let token = n.issue_token(&user).await;
                     let gen = acs_identity_testkit::jwt_payload(&token)["gen"].as_u64();
