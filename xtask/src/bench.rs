@@ -317,6 +317,8 @@ pub(crate) fn serve_command(
         .arg("--data-dir")
         .arg(data_dir)
         .args(["--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
+        // stdout is a pipe: ask for the connection string the banner is read for.
+        .arg("--print-connection-string")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log));

@@ -1,7 +1,10 @@
 //! `acs-identity keys ...`.
 
 use acs_identity_core::hmac::KeyName;
+use std::time::Duration;
+
 use acs_identity_server::audit::AdminAudit;
+use acs_identity_server::key_sync::{self, DEFAULT_WAIT};
 use acs_identity_server::serve::endpoint;
 use acs_identity_server::state::{connection_string, console_link};
 use acs_identity_store::AnyStore;
@@ -9,7 +12,7 @@ use anyhow::Context as _;
 use base64::Engine as _;
 use serde::Serialize;
 
-use crate::ConfigArgs;
+use crate::{ConfigArgs, Exit};
 
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum KeysCommand {
@@ -21,8 +24,8 @@ pub(crate) enum KeysCommand {
         #[arg(long, value_enum, default_value = "table")]
         output: Output,
     },
-    /// Replace an access key with a new random one. Requests signed with the old key are
-    /// refused (by every running node within a second), and tokens issued through it stop
+    /// Replace an access key with a new random one. Once this returns, every running node
+    /// refuses requests signed with the old key, and tokens issued through it stop
     /// validating. Prints the new connection string.
     Regenerate {
         /// Which key.
@@ -30,7 +33,39 @@ pub(crate) enum KeysCommand {
         which: Which,
         #[command(flatten)]
         common: ConfigArgs,
+        #[command(flatten)]
+        wait: WaitArgs,
     },
+}
+
+/// How long a key change waits for the running nodes.
+#[derive(Debug, clap::Args)]
+pub(crate) struct WaitArgs {
+    /// With PostgreSQL: wait at most this many seconds for every running node to hold the
+    /// new keys; when some have not, say which and exit with code 1 (the change is made
+    /// either way). SQLite nodes check the keys before every request.
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_WAIT.as_secs())]
+    wait_timeout: u64,
+}
+
+/// After a change to the keys: waits for the nodes; `Err(Exit(1))` when some did not
+/// confirm, after saying which.
+async fn await_nodes(store: &AnyStore, wait: &WaitArgs, what: &str) -> anyhow::Result<()> {
+    let waited = key_sync::await_nodes(store, Duration::from_secs(wait.wait_timeout))
+        .await
+        .with_context(|| format!("{what}, but the running nodes could not be checked"))?;
+    if waited.lagging.is_empty() {
+        return Ok(());
+    }
+    eprintln!(
+        "warning: {what}, but {} running node(s) did not confirm it within {} s: {}. A node \
+         that cannot confirm refuses requests once its key lease ({} s) runs out.",
+        waited.lagging.len(),
+        wait.wait_timeout,
+        waited.lagging.join(", "),
+        key_sync::KEY_LEASE.as_secs()
+    );
+    Err(Exit(1).into())
 }
 
 /// An access key.
@@ -49,6 +84,8 @@ pub(crate) enum SigningKeysCommand {
     Rotate {
         #[command(flatten)]
         common: ConfigArgs,
+        #[command(flatten)]
+        wait: WaitArgs,
     },
 }
 
@@ -77,21 +114,23 @@ fn endpoint_of(config: &acs_identity_server::Config) -> String {
 
 /// `signing-keys rotate`.
 pub(crate) async fn run_signing(cmd: SigningKeysCommand) -> anyhow::Result<()> {
-    let SigningKeysCommand::Rotate { common } = cmd;
+    let SigningKeysCommand::Rotate { common, wait } = cmd;
     let (config, store) = open_store(&common).await?;
     let mut audit = AdminAudit::open(&config.audit_log)?;
     let now = acs_identity_core::Clock::now(&acs_identity_core::SystemClock);
     let rec = acs_identity_server::state::new_signing_key(config.signing_alg, now)?;
     let kid = rec.kid.clone();
     store.shared().add_signing_key(rec).await?;
+    let waited = await_nodes(&store, &wait, &format!("signing key {kid} was added")).await;
     store.close().await;
     println!("new {} signing key {kid}", config.signing_alg);
     audit
         .record("signing_key.rotate", &kid, now)
-        .with_context(|| format!("signing key {kid} was added, but"))
+        .with_context(|| format!("signing key {kid} was added, but"))?;
+    waited
 }
 
-async fn regenerate(which: Which, common: ConfigArgs) -> anyhow::Result<()> {
+async fn regenerate(which: Which, common: ConfigArgs, wait: WaitArgs) -> anyhow::Result<()> {
     let (config, store) = open_store(&common).await?;
     let mut audit = AdminAudit::open(&config.audit_log)?;
     let (name, target) = match which {
@@ -102,13 +141,15 @@ async fn regenerate(which: Which, common: ConfigArgs) -> anyhow::Result<()> {
         .shared()
         .regenerate_access_key(name, acs_identity_server::state::random_key()?)
         .await?;
+    let waited = await_nodes(&store, &wait, &format!("the {target} key was regenerated")).await;
     store.close().await;
     let key = base64::engine::general_purpose::STANDARD.encode(&rec.key.0);
     println!("{}", connection_string(&endpoint_of(&config), &key));
     let now = acs_identity_core::Clock::now(&acs_identity_core::SystemClock);
     audit
         .record("access_key.regenerate", target, now)
-        .with_context(|| format!("the {target} key was regenerated, but"))
+        .with_context(|| format!("the {target} key was regenerated, but"))?;
+    waited
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -139,7 +180,9 @@ struct KeysView {
 pub(crate) async fn run(cmd: KeysCommand) -> anyhow::Result<()> {
     let (common, output) = match cmd {
         KeysCommand::List { common, output } => (common, output),
-        KeysCommand::Regenerate { which, common } => return regenerate(which, common).await,
+        KeysCommand::Regenerate { which, common, wait } => {
+            return regenerate(which, common, wait).await
+        }
     };
     let (config, store) = open_store(&common).await?;
     let state = store.shared().load_resource().await?.context("the store holds no resource yet")?;

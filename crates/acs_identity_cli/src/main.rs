@@ -68,7 +68,9 @@ impl fmt::Display for Exit {
 
 impl std::error::Error for Exit {}
 
-/// Options shared by commands that read the service's configuration.
+/// Where the store is, for every command that opens it (`serve`, `keys`, `signing-keys`,
+/// `migrate`, `export`, `import`). Each flag overrides `ACSID_*`, which overrides the
+/// configuration file, which overrides the default.
 #[derive(Debug, clap::Args)]
 pub(crate) struct ConfigArgs {
     /// TOML configuration file.
@@ -77,6 +79,10 @@ pub(crate) struct ConfigArgs {
     /// Data directory [default: ./acs-identity-data; env: ACSID_DATA_DIR].
     #[arg(long, value_name = "DIR")]
     pub(crate) data_dir: Option<PathBuf>,
+    /// The database: postgres://… (shared by every node of the resource) or sqlite:PATH,
+    /// instead of the SQLite file in --data-dir [env: ACSID_DATABASE_URL].
+    #[arg(long, value_name = "URL")]
+    pub(crate) database_url: Option<String>,
 }
 
 fn main() -> ExitCode {

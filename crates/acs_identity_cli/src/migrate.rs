@@ -9,18 +9,11 @@ use crate::ConfigArgs;
 pub(crate) struct MigrateArgs {
     #[command(flatten)]
     common: ConfigArgs,
-    /// The database: postgres://… or sqlite:PATH [default: the SQLite file in --data-dir;
-    /// env: ACSID_DATABASE_URL].
-    #[arg(long, value_name = "URL")]
-    database_url: Option<String>,
 }
 
 pub(crate) async fn run(args: MigrateArgs) -> anyhow::Result<()> {
-    let overrides = match &args.database_url {
-        Some(url) => serde_json::json!({ "database_url": url }),
-        None => serde_json::json!({}),
-    };
-    let location = crate::serve::load_config(&args.common, &overrides)?.store_location()?;
+    let location =
+        crate::serve::load_config(&args.common, &serde_json::json!({}))?.store_location()?;
     let store = crate::transfer::open(&location, false).await?;
     let version = store.schema_version().await;
     let known = store.known_schema_version();

@@ -62,11 +62,6 @@ pub(crate) struct ServeArgs {
     #[arg(long = "trust-issuer", value_name = "ISSUER=JWKS")]
     #[serde(skip)]
     trust_issuers: Vec<IssuerConfig>,
-    /// Keep the data in this PostgreSQL database, shared by every node of the resource,
-    /// instead of the SQLite file in --data-dir [env: ACSID_DATABASE_URL].
-    #[arg(long, value_name = "URL")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    database_url: Option<String>,
     /// Origins whose pages may call the service from a browser (CORS), comma-separated:
     /// `*` any, `''` none [default: *; env: ACSID_CORS_ALLOWED_ORIGINS].
     #[arg(long, value_name = "ORIGINS")]
@@ -100,6 +95,12 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "PATH")]
     #[serde(skip_serializing_if = "Option::is_none")]
     ready_file: Option<PathBuf>,
+    /// Print the connection string (the primary key) in the banner even when standard
+    /// output is not a terminal, for a harness that reads it. Without it, the banner shows
+    /// the key only on a terminal (or with --dev, whose key is public).
+    #[arg(long)]
+    #[serde(skip)]
+    print_connection_string: bool,
 }
 
 /// Loads the layered configuration with `overrides` (flags) on top.
@@ -110,6 +111,9 @@ pub(crate) fn load_config<T: Serialize>(
     let mut f = Config::figment(common.config.as_deref()).merge(Serialized::defaults(overrides));
     if let Some(dir) = &common.data_dir {
         f = f.merge(Serialized::default("data_dir", dir));
+    }
+    if let Some(url) = &common.database_url {
+        f = f.merge(Serialized::default("database_url", url));
     }
     Config::from_figment(&f)
 }
@@ -141,7 +145,12 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot write the ready file {}", path.display()))?;
     }
     match config.output {
-        OutputFormat::Text => print_banner(&server, config.dev),
+        OutputFormat::Text => {
+            // On a terminal a person reads it; elsewhere stdout is often a log.
+            let show_key =
+                args.print_connection_string || config.dev || std::io::stdout().is_terminal();
+            print_banner(&server, &config, show_key);
+        }
         OutputFormat::Json => {
             let mut out = std::io::stdout().lock();
             writeln!(out, "{ready}")?;
@@ -197,14 +206,26 @@ fn write_atomically(path: &std::path::Path, contents: &str) -> std::io::Result<(
     std::fs::rename(tmp, path)
 }
 
-fn print_banner(server: &Server, dev: bool) {
+/// The banner; with `show_key`, the connection string and the console link (both carry
+/// the primary key), else how to get them.
+fn print_banner(server: &Server, config: &Config, show_key: bool) {
     let mut out = String::new();
     out.push_str(&format!("acs-identity is serving at {}\n", server.endpoint()));
     if let Some(http) = server.http_endpoint() {
         out.push_str(&format!("plain HTTP at {http}\n"));
     }
     out.push_str(&format!("resource id: {}\n\n", server.state().resource()));
-    if dev {
+    if !show_key {
+        out.push_str(&key_hint(config));
+        if let Some(ca) = server.ca_path() {
+            let ca = std::fs::canonicalize(ca).unwrap_or_else(|_| ca.to_path_buf());
+            out.push_str(&format!("\nThe development CA for clients: {}\n", ca.display()));
+        }
+        out.push_str(&authority_lines(server, config.dev));
+        println!("{out}");
+        return;
+    }
+    if config.dev {
         out.push_str("Connection string (the well-known development key; never use it beyond this machine):\n");
     } else {
         out.push_str("Connection string (primary key):\n");
@@ -241,6 +262,14 @@ fn print_banner(server: &Server, dev: bool) {
         "\n  export COMMUNICATION_SERVICES_CONNECTION_STRING=\"{}\"\n",
         server.connection_string()
     ));
+    out.push_str(&authority_lines(server, config.dev));
+    println!("{out}");
+}
+
+/// The Entra ID authority's part of the banner, if it runs (its client secret only with
+/// `--dev`, where it is public).
+fn authority_lines(server: &Server, dev: bool) -> String {
+    let mut out = String::new();
     if let Some(authority) = server.entra_authority() {
         let info = authority.ready_info();
         let text = |k: &str| info[k].as_str().unwrap_or_default().to_owned();
@@ -260,7 +289,23 @@ fn print_banner(server: &Server, dev: bool) {
             ));
         }
     }
-    println!("{out}");
+    out
+}
+
+/// Where to get the connection string when the banner does not show it.
+fn key_hint(config: &Config) -> String {
+    let why = "The connection string is not shown: standard output is not a terminal, so it \
+               may be a log (--print-connection-string shows it anyway).";
+    if config.in_memory {
+        return format!(
+            "{why}\nThe store is in memory: start with --print-connection-string or --output json to get it.\n"
+        );
+    }
+    let store = match &config.database_url {
+        Some(_) => " --database-url <the same URL>".to_owned(),
+        None => format!(" --data-dir {}", config.data_dir.display()),
+    };
+    format!("{why}\nPrint it (and the web console's link) with:\n  acs-identity keys list{store}\n")
 }
 
 async fn shutdown_signal() {

@@ -44,10 +44,9 @@ const BATCH: u32 = 1000;
 pub(crate) struct ExportArgs {
     #[command(flatten)]
     common: ConfigArgs,
-    /// The database to read: postgres://… or sqlite:PATH [default: the SQLite file in
-    /// --data-dir; env: ACSID_DATABASE_URL].
-    #[arg(long, visible_alias = "from", value_name = "URL")]
-    database_url: Option<String>,
+    /// The database to read, as --database-url.
+    #[arg(long, value_name = "URL", conflicts_with = "database_url")]
+    from: Option<String>,
     /// Write the dump to this file (created with mode 0600) instead of standard output.
     #[arg(long, short, value_name = "FILE")]
     output: Option<PathBuf>,
@@ -58,10 +57,9 @@ pub(crate) struct ExportArgs {
 pub(crate) struct ImportArgs {
     #[command(flatten)]
     common: ConfigArgs,
-    /// The database to write: postgres://… or sqlite:PATH [default: the SQLite file in
-    /// --data-dir; env: ACSID_DATABASE_URL].
-    #[arg(long, visible_alias = "to", value_name = "URL")]
-    database_url: Option<String>,
+    /// The database to write, as --database-url.
+    #[arg(long, value_name = "URL", conflicts_with = "database_url")]
+    to: Option<String>,
     /// Read the dump from this file instead of standard input.
     #[arg(long, short, value_name = "FILE")]
     input: Option<PathBuf>,
@@ -173,8 +171,9 @@ struct Counts {
     deleted_identities: u64,
 }
 
-/// The store named by `--database-url`, or else by the configuration (`database_url`,
-/// then the SQLite file in the data directory).
+/// The store named by `--from`/`--to`, or else as every store command names it
+/// (`--database-url`, `ACSID_DATABASE_URL`, the configuration file, the SQLite file in the
+/// data directory).
 fn location(common: &ConfigArgs, database_url: Option<&str>) -> anyhow::Result<StoreLocation> {
     let overrides = match database_url {
         Some(url) => serde_json::json!({ "database_url": url }),
@@ -195,7 +194,7 @@ pub(crate) async fn open(location: &StoreLocation, must_exist: bool) -> anyhow::
 }
 
 pub(crate) async fn export(args: ExportArgs) -> anyhow::Result<()> {
-    let location = location(&args.common, args.database_url.as_deref())?;
+    let location = location(&args.common, args.from.as_deref())?;
     let store = open(&location, true).await?;
     let result = match &args.output {
         Some(path) => {
@@ -357,7 +356,7 @@ async fn write_dump(store: &AnyStore, out: &mut impl Write) -> anyhow::Result<Co
 }
 
 pub(crate) async fn import(args: ImportArgs) -> anyhow::Result<()> {
-    let location = location(&args.common, args.database_url.as_deref())?;
+    let location = location(&args.common, args.to.as_deref())?;
     let input: Box<dyn BufRead> = match &args.input {
         Some(path) => Box::new(BufReader::new(
             File::open(path).with_context(|| format!("cannot open {}", path.display()))?,

@@ -738,3 +738,190 @@ fn token_exchange_teams_and_assignment_commands() {
     assert!(bad.stderr.contains("x: expected an assignment object or null"), "{}", bad.stderr);
     drop(runtime);
 }
+
+// ---- Key changes that take effect at once; naming the store -----------------------------------
+
+/// `POST /identities` signed with `key` over HTTPS; the status.
+async fn create_signed(http: &reqwest::Client, endpoint: &str, key: &[u8]) -> reqwest::StatusCode {
+    use acs_identity_core::hmac::{
+        authorization_header, content_hash, string_to_sign, AccessKey, KeyName,
+    };
+    use acs_identity_core::Clock as _;
+    let path = "/identities?api-version=2023-10-01";
+    let date = acs_identity_core::time_format::http_date(acs_identity_core::SystemClock.now());
+    let host = endpoint.trim_start_matches("https://");
+    let hash = content_hash(b"");
+    let signature = AccessKey::new(KeyName::Primary, key)
+        .sign(&string_to_sign("POST", path, &date, host, &hash));
+    http.post(format!("{endpoint}{path}"))
+        .header("x-ms-date", date)
+        .header("x-ms-content-sha256", hash)
+        .header("authorization", authorization_header(&signature))
+        .send()
+        .await
+        .expect("the service answers")
+        .status()
+}
+
+fn decode_key(connection_string: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    let key = connection_string.trim().split_once(";accesskey=").expect("a connection string").1;
+    base64::engine::general_purpose::STANDARD.decode(key).unwrap()
+}
+
+/// Regenerations, each followed at once by a request with the old key and one with the new.
+const REGENERATIONS: usize = 100;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_regenerated_key_is_refused_as_soon_as_the_command_returns() {
+    let server = Server::start();
+    let ca = std::fs::read(server.ca()).unwrap();
+    let http = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+        .build()
+        .unwrap();
+    let mut old = decode_key(&server.connection_string);
+    assert_eq!(create_signed(&http, &server.endpoint, &old).await, reqwest::StatusCode::CREATED);
+    for trial in 0..REGENERATIONS {
+        let run = Run::of(
+            command()
+                .args(["keys", "regenerate", "primary", "--data-dir"])
+                .arg(server.data_dir.path()),
+        );
+        run.assert_ok();
+        let fresh = decode_key(&run.stdout);
+        let status = create_signed(&http, &server.endpoint, &old).await;
+        assert_eq!(status, reqwest::StatusCode::UNAUTHORIZED, "trial {trial}: the old key worked");
+        let status = create_signed(&http, &server.endpoint, &fresh).await;
+        assert_eq!(status, reqwest::StatusCode::CREATED, "trial {trial}: the new key did not");
+        old = fresh;
+    }
+}
+
+#[test]
+fn serve_shows_the_key_only_on_a_terminal_or_when_asked() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let banner_file = data_dir.path().join("banner.txt");
+    let mut child = command()
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(data_dir.path())
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(std::fs::File::create(&banner_file).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + support::STARTUP_TIMEOUT;
+    let banner = loop {
+        let text = std::fs::read_to_string(&banner_file).unwrap_or_default();
+        if text.contains("keys list") {
+            // The banner is written in one piece.
+            break text;
+        }
+        assert!(Instant::now() < deadline, "no banner: {text}");
+        thread::sleep(Duration::from_millis(50));
+    };
+    let keys = Run::of(
+        command().args(["keys", "list", "--output", "json", "--data-dir"]).arg(data_dir.path()),
+    );
+    keys.assert_ok();
+    let _ = child.kill();
+    let _ = child.wait();
+    let keys: Value = serde_json::from_str(&keys.stdout).unwrap();
+    for k in keys["keys"].as_array().unwrap() {
+        let key = k["key"].as_str().unwrap();
+        assert!(!banner.contains(key), "the key is in the banner:\n{banner}");
+        let escaped = key.replace('+', "%2B").replace('/', "%2F").replace('=', "%3D");
+        assert!(!banner.contains(&escaped), "the key is in the banner:\n{banner}");
+    }
+    assert!(!banner.contains("accesskey="), "{banner}");
+    assert!(banner.contains("acs-identity is serving at https://127.0.0.1:"), "{banner}");
+    let hint = format!("acs-identity keys list --data-dir {}", data_dir.path().display());
+    assert!(banner.contains(&hint), "{banner}");
+
+    // A harness asks for it; so does --dev (its key is public).
+    let server = Server::start();
+    assert!(server.connection_string.contains(";accesskey="));
+    let dev = Server::start_with(&["--dev"]);
+    assert!(dev.connection_string.ends_with(
+        "accesskey=+B5wj9INx4oQes2m3YV56IiEFBzXwu+BetpR8pKaFp6tiBd/e5Nr2AFQtjjrCAz0OtaLfEm1LFUei2RFKgD5rg=="
+    ));
+}
+
+/// `keys list --output json` with `args` and `env`: the resource id, or the failure.
+fn resource_of(args: &[&str], env: &[(&str, &Path)]) -> Result<String, String> {
+    let mut cmd = command();
+    cmd.args(["keys", "list", "--output", "json"]).args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let run = Run::of(&mut cmd);
+    if run.code != Some(0) {
+        return Err(run.stderr);
+    }
+    let keys: Value = serde_json::from_str(&run.stdout).unwrap();
+    Ok(keys["resourceId"].as_str().unwrap().to_owned())
+}
+
+#[test]
+fn every_store_command_takes_data_dir_and_database_url() {
+    let server = Server::start();
+    let dir = server.data_dir.path();
+    let dir_arg = dir.to_str().unwrap();
+    let db = dir.join("acs-identity.db");
+    let url = format!("sqlite:{}", db.display());
+    let resource = resource_of(&["--data-dir", dir_arg], &[]).unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+
+    for store in [["--data-dir", dir_arg], ["--database-url", url.as_str()]] {
+        assert_eq!(resource_of(&store, &[]).unwrap(), resource);
+        let run = Run::of(command().args(["keys", "regenerate", "secondary"]).args(store));
+        run.assert_ok();
+        assert!(run.stdout.contains(";accesskey="), "{}", run.stdout);
+        let run = Run::of(command().args(["signing-keys", "rotate"]).args(store));
+        run.assert_ok();
+        assert!(run.stdout.contains("signing key"), "{}", run.stdout);
+        let run = Run::of(command().arg("migrate").args(store));
+        run.assert_ok();
+        assert!(run.stdout.contains(&db.display().to_string()), "{}", run.stdout);
+        let dump = scratch.path().join(format!("dump-{}.jsonl", store[0].trim_start_matches('-')));
+        let run = Run::of(command().arg("export").args(store).arg("--output").arg(&dump));
+        run.assert_ok();
+        // Imported into a new store named the same way, it is the same resource.
+        let target = scratch.path().join(format!("to-{}", store[0].trim_start_matches('-')));
+        let target_store: [String; 2] = match store[0] {
+            "--data-dir" => ["--data-dir".into(), target.display().to_string()],
+            _ => ["--database-url".into(), format!("sqlite:{}", target.join("a.db").display())],
+        };
+        let run = Run::of(command().arg("import").args(&target_store).arg("--input").arg(&dump));
+        run.assert_ok();
+        let target_store: Vec<&str> = target_store.iter().map(String::as_str).collect();
+        assert_eq!(resource_of(&target_store, &[]).unwrap(), resource);
+    }
+
+    // Flag over environment over configuration file.
+    let empty = tempfile::tempdir().unwrap();
+    let nowhere = empty.path().join("nowhere");
+    let config = empty.path().join("config.toml");
+    std::fs::write(&config, format!("data_dir = {:?}\n", nowhere.display().to_string())).unwrap();
+    let config_env = [("ACSID_CONFIG", config.as_path())];
+    assert!(resource_of(&[], &config_env).unwrap_err().contains("nowhere"));
+    assert_eq!(
+        resource_of(&[], &[("ACSID_CONFIG", &config), ("ACSID_DATA_DIR", dir)]).unwrap(),
+        resource
+    );
+    assert_eq!(
+        resource_of(&["--data-dir", dir_arg], &[("ACSID_DATA_DIR", &nowhere)]).unwrap(),
+        resource
+    );
+    let elsewhere = format!("sqlite:{}", nowhere.join("x.db").display());
+    let mut cmd = command();
+    cmd.args(["keys", "list", "--output", "json", "--database-url", &url])
+        .env("ACSID_DATABASE_URL", &elsewhere);
+    Run::of(&mut cmd).assert_ok();
+    let mut cmd = command();
+    cmd.args(["keys", "list"]).env("ACSID_DATABASE_URL", &url);
+    let run = Run::of(&mut cmd);
+    run.assert_ok();
+    assert!(run.stdout.contains(&resource), "{}", run.stdout);
+}

@@ -59,7 +59,7 @@ impl Node {
             .arg("--data-dir")
             .arg(data_dir.path())
             .args(["--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
-            .args(["--database-url", database_url])
+            .args(["--database-url", database_url, "--print-connection-string"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -103,11 +103,22 @@ impl Node {
         path: &str,
         body: Option<Value>,
     ) -> Option<(StatusCode, Value)> {
+        self.send_with(&self.key, method, path, body).await
+    }
+
+    /// [`Node::send`], signed with `key`.
+    async fn send_with(
+        &self,
+        key: &[u8],
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Option<(StatusCode, Value)> {
         let body = body.map(|b| serde_json::to_vec(&b).unwrap()).unwrap_or_default();
         let host = self.http.trim_start_matches("http://");
         let date = http_date(SystemClock.now());
         let hash = content_hash(&body);
-        let signature = AccessKey::new(KeyName::Primary, &self.key).sign(&string_to_sign(
+        let signature = AccessKey::new(KeyName::Primary, key).sign(&string_to_sign(
             method.as_str(),
             path,
             &date,
@@ -428,6 +439,119 @@ async fn migrate_reports_the_schema_version() {
         let (ok, stdout, _) = run(&["migrate", "--database-url", &url], None).await;
         assert!(ok);
         assert_eq!(String::from_utf8(stdout).unwrap(), out);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_list_takes_database_url_and_it_wins_over_the_environment() {
+    with_fresh_database("keys_list_takes_database_url", |url| async move {
+        let node = Node::start(&url).await;
+        let other = tempfile::tempdir().unwrap();
+        let mut cmd = binary();
+        cmd.args(["keys", "list", "--output", "json", "--database-url", &url])
+            .env("ACSID_DATABASE_URL", format!("sqlite:{}", other.path().join("x.db").display()))
+            .stdin(Stdio::null());
+        let out = cmd.output().await.unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        let keys: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(keys["resourceId"], node.resource.as_str());
+        assert_eq!(keys["keys"][0]["key"], STANDARD.encode(&node.key).as_str());
+        // The environment alone names the database too.
+        let (ok, _, stderr) = run(&["keys", "list", "--data-dir", "/nonexistent"], None).await;
+        assert!(!ok && stderr.contains("no resource"), "{stderr}");
+        let mut cmd = binary();
+        cmd.args(["keys", "list", "--output", "json"]).env("ACSID_DATABASE_URL", &url);
+        let out = cmd.output().await.unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let keys: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(keys["resourceId"], node.resource.as_str());
+    })
+    .await;
+}
+
+/// Regenerations (and the requests after each) per node pair.
+const REGENERATIONS: usize = 100;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_regenerated_key_is_refused_by_every_node_once_the_command_returns() {
+    with_fresh_database("a_regenerated_key_is_refused_by_every_node", |url| async move {
+        let a = Node::start(&url).await;
+        let b = Node::start(&url).await;
+        assert_eq!(a.resource, b.resource);
+        let create = "/identities?api-version=2023-10-01";
+        let mut old = a.key.clone();
+        for trial in 0..REGENERATIONS {
+            let (ok, stdout, stderr) =
+                run(&["keys", "regenerate", "primary", "--database-url", &url], None).await;
+            assert!(ok, "trial {trial}: {stderr}");
+            let stdout = String::from_utf8(stdout).unwrap();
+            let fresh = stdout.trim().split_once(";accesskey=").expect("a connection string").1;
+            let fresh = STANDARD.decode(fresh).unwrap();
+            for (name, node) in [("A", &a), ("B", &b)] {
+                let (status, body) =
+                    node.send_with(&old, Method::POST, create, None).await.expect("an answer");
+                assert_eq!(status, StatusCode::UNAUTHORIZED, "trial {trial}: node {name}: {body}");
+                let (status, body) =
+                    node.send_with(&fresh, Method::POST, create, None).await.expect("an answer");
+                assert_eq!(status, StatusCode::CREATED, "trial {trial}: node {name}: {body}");
+            }
+            old = fresh;
+        }
+        // A rotated signing key signs the next token on either node at once.
+        let (ok, stdout, stderr) =
+            run(&["signing-keys", "rotate", "--database-url", &url], None).await;
+        assert!(ok, "{stderr}");
+        let kid = String::from_utf8(stdout).unwrap().trim().rsplit(' ').next().unwrap().to_owned();
+        for node in [&a, &b] {
+            let body = json!({"createTokenWithScopes": ["chat"]});
+            let (status, created) =
+                node.send_with(&old, Method::POST, create, Some(body)).await.unwrap();
+            assert_eq!(status, StatusCode::CREATED, "{created}");
+            let token = created["accessToken"]["token"].as_str().unwrap();
+            let header = acs_identity_testkit::jwt_header(token);
+            assert_eq!(header["kid"], kid.as_str());
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_change_reports_a_node_that_does_not_confirm() {
+    with_fresh_database("a_key_change_reports_a_node_that_does_not_confirm", |url| async move {
+        let node = Node::start(&url).await;
+        // A node that stops (SIGSTOP) neither confirms nor serves; the command waits for it
+        // while its row is recent, then says so and exits with 1. The key is changed anyway.
+        let pid = node.child.id().unwrap().to_string();
+        let stop = std::process::Command::new("kill").args(["-STOP", &pid]).status().unwrap();
+        assert!(stop.success());
+        let started = Instant::now();
+        let mut cmd = binary();
+        cmd.args([
+            "keys",
+            "regenerate",
+            "secondary",
+            "--wait-timeout",
+            "1",
+            "--database-url",
+            &url,
+        ]);
+        let out = cmd.output().await.unwrap();
+        let _ = std::process::Command::new("kill").args(["-CONT", &pid]).status();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains("did not confirm") && stderr.contains("1 running node"),
+            "{stderr}"
+        );
+        assert!(started.elapsed() >= Duration::from_secs(1));
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert!(stdout.contains(";accesskey="), "the new key is printed anyway: {stdout}");
+        // Resumed, the node catches up: the next change is confirmed.
+        let (ok, _, stderr) =
+            run(&["keys", "regenerate", "secondary", "--database-url", &url], None).await;
+        assert!(ok, "{stderr}");
     })
     .await;
 }

@@ -4,6 +4,7 @@
 //! `acs_identity_store`; the same conformance suite runs against each of them.
 
 use std::fmt;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
@@ -185,6 +186,13 @@ pub struct ResourceState {
     pub signing_keys: Vec<SigningKeyRecord>,
 }
 
+/// A cheap, synchronous reading of [`ResourceStore::keys_version`], made before every
+/// request a node authenticates, so a key changed by another process is noticed at once.
+pub trait KeysProbe: Send + Sync + fmt::Debug {
+    /// The current version of the resource's keys.
+    fn keys_version(&self) -> StoreResult<u64>;
+}
+
 /// Resource storage.
 #[async_trait]
 pub trait ResourceStore: Send + Sync + fmt::Debug {
@@ -207,6 +215,18 @@ pub trait ResourceStore: Send + Sync + fmt::Debug {
 
     /// Succeeds when the store can serve requests.
     async fn ping(&self) -> StoreResult<()>;
+
+    /// The version of the resource's keys: the sum of the access keys' versions plus the
+    /// number of signing keys. Every regeneration and every added signing key makes it
+    /// grow (keys are never removed), so two equal readings mean the same keys.
+    async fn keys_version(&self) -> StoreResult<u64>;
+
+    /// A probe of [`ResourceStore::keys_version`] cheap enough for every request, when the
+    /// backend has one (SQLite: a read on a connection of its own). `None`: the node learns
+    /// of key changes otherwise (PostgreSQL: `LISTEN`/`NOTIFY` and a poll).
+    fn keys_probe(&self) -> Option<Arc<dyn KeysProbe>> {
+        None
+    }
 }
 
 /// A Teams Phone extensibility assignment: which principal of which tenant may exchange

@@ -118,6 +118,10 @@ pub(crate) async fn authenticate(
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
+    // A key regenerated (or a signing key added) by another process counts from this request.
+    if let Err(e) = state.ensure_current_keys().await {
+        return e.into_response();
+    }
     if let Some(token) = bearer_token(&parts.headers) {
         // Bearer tokens are accepted only over TLS, as the official SDKs only send them there.
         if parts.extensions.get::<Transport>() != Some(&Transport::Https) {

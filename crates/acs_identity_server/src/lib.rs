@@ -32,6 +32,7 @@ mod cors;
 pub mod dev;
 pub mod entra;
 pub mod error;
+pub mod key_sync;
 mod layers;
 mod limits;
 pub mod operation;

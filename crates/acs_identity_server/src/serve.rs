@@ -99,6 +99,7 @@ impl Server {
             )
             .await?;
         }
+        let node = store.register_node().await?;
         // In memory, the development CA and the authority's key go to a temporary directory.
         let mut temp = None;
         let mut scratch = |name: &str| -> anyhow::Result<PathBuf> {
@@ -170,7 +171,17 @@ impl Server {
         let (shutdown, signal) = watch::channel(false);
         let limits = ConnectionLimits::new(config);
         let mut tasks = JoinSet::new();
-        tasks.spawn(reload_keys(state.clone(), signal.clone()));
+        // SQLite has no node rows: the keys' version is read before every request instead
+        // (`AppState::ensure_current_keys`).
+        if let Some(node) = node {
+            let watcher = crate::key_sync::watch_nodes_keys(
+                state.clone(),
+                store.clone(),
+                node,
+                signal.clone(),
+            );
+            tasks.spawn(watcher);
+        }
         let flusher = (state.clone(), signal.clone());
         tasks.spawn(async move { flusher.0.run_token_flusher(flusher.1).await });
         let mut entra_proxy = None;
@@ -309,24 +320,6 @@ pub fn endpoint(scheme: &str, addr: SocketAddr) -> String {
         std::net::IpAddr::V4(ip) => ip.to_string(),
     };
     format!("{scheme}://{ip}:{}", addr.port())
-}
-
-/// How often a node looks for regenerated access keys and new signing keys.
-pub const KEY_RELOAD_INTERVAL: Duration = Duration::from_millis(250);
-
-async fn reload_keys(state: AppState, mut signal: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(KEY_RELOAD_INTERVAL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {
-                if let Err(e) = state.reload_keys().await {
-                    tracing::warn!(error = %e, "cannot reload keys");
-                }
-            }
-            _ = signal.changed() => break,
-        }
-    }
 }
 
 /// What the HTTP parser and the connection driver enforce per connection.

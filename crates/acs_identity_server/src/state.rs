@@ -131,6 +131,9 @@ impl AccessKeys {
 /// Everything derived from the stored keys; replaced whole when they change.
 #[derive(Debug)]
 struct KeyMaterial {
+    /// The keys' version read before the keys were (`ResourceStore::keys_version`, or the
+    /// store's probe's reading): the keys held are this version or newer.
+    version: u64,
     /// Key versions and signing key ids it was built from.
     fingerprint: String,
     keys: Arc<AccessKeys>,
@@ -139,7 +142,11 @@ struct KeyMaterial {
 }
 
 impl KeyMaterial {
-    fn build(state: &ResourceState, alg: SigningAlgorithm) -> anyhow::Result<KeyMaterial> {
+    fn build(
+        state: &ResourceState,
+        alg: SigningAlgorithm,
+        version: u64,
+    ) -> anyhow::Result<KeyMaterial> {
         let mut signing = Vec::new();
         for rec in &state.signing_keys {
             signing.push(Arc::new(
@@ -155,6 +162,7 @@ impl KeyMaterial {
             .context("no signing key for the configured algorithm")?;
         let location = DataLocation::new(&state.resource.data_location);
         Ok(KeyMaterial {
+            version,
             fingerprint: fingerprint(state),
             keys: Arc::new(AccessKeys::new(&state.access_keys)),
             issuer: Arc::new(TokenIssuer::new(state.resource.resource_id, location, active)),
@@ -206,6 +214,10 @@ struct Inner {
     resource: ResourceId,
     alg: SigningAlgorithm,
     material: RwLock<Arc<KeyMaterial>>,
+    /// How this node makes sure its keys are current before it authenticates a request.
+    freshness: crate::key_sync::Freshness,
+    /// Held while the keys are reloaded, so concurrent requests reload once.
+    reloading: tokio::sync::Mutex<()>,
     http: HttpSettings,
     entra: EntraTrust,
     throttle: Throttle,
@@ -220,9 +232,11 @@ impl AppState {
     pub async fn bootstrap(parts: StateParts) -> anyhow::Result<AppState> {
         let StateParts { store, clock, data_location, alg, http, entra, audit } = parts;
         let data_location = data_location.as_str();
-        let state =
-            load_or_create_resource(store.as_ref(), clock.as_ref(), data_location, alg).await?;
-        let material = KeyMaterial::build(&state, alg)?;
+        load_or_create_resource(store.as_ref(), clock.as_ref(), data_location, alg).await?;
+        let freshness = crate::key_sync::Freshness::of(store.as_ref());
+        let version = freshness.reading(store.as_ref()).await?;
+        let state = store.load_resource().await?.context("resource vanished")?;
+        let material = KeyMaterial::build(&state, alg, version)?;
         let shared = store.is_shared();
         Ok(AppState {
             inner: Arc::new(Inner {
@@ -231,6 +245,8 @@ impl AppState {
                 resource: state.resource.resource_id,
                 alg,
                 material: RwLock::new(Arc::new(material)),
+                freshness,
+                reloading: tokio::sync::Mutex::new(()),
                 throttle: Throttle::new(http.throttle.effective()),
                 caches: Caches::new(TOKEN_CACHE, (!shared).then_some(IDENTITY_CACHE)),
                 token_marks: TokenMarks::default(),
@@ -242,18 +258,68 @@ impl AppState {
         })
     }
 
-    /// Reads the keys from the store again and switches to them if they changed (a key
-    /// was regenerated or a signing key added, by this node or another). Returns whether
-    /// anything changed.
+    /// Reads the keys from the store again if their version changed and switches to them
+    /// (a key was regenerated or a signing key added, by this node or another). Returns
+    /// whether the keys changed.
     pub async fn reload_keys(&self) -> anyhow::Result<bool> {
-        let Some(state) = self.inner.store.load_resource().await? else { return Ok(false) };
-        if fingerprint(&state) == self.material().fingerprint {
+        let version = self.inner.freshness.reading(self.store()).await?;
+        self.reload_keys_at(version).await
+    }
+
+    /// Makes sure the keys in force are the store's current ones; called before every
+    /// request is authenticated. With a probe (SQLite) it reads the keys' version and
+    /// reloads the keys when it changed; otherwise (PostgreSQL) the keys are kept current
+    /// by [`crate::key_sync`]'s watcher, and this answers 503 once they have not been
+    /// confirmed for [`crate::key_sync::KEY_LEASE`].
+    pub async fn ensure_current_keys(&self) -> Result<(), crate::error::ApiError> {
+        let Some(version) = self.inner.freshness.check()? else { return Ok(()) };
+        if version == self.material().version {
+            return Ok(());
+        }
+        self.reload_keys_at(version).await.map(|_| ()).map_err(|e| {
+            tracing::warn!(error = %e, "cannot reload keys");
+            crate::error::ApiError::unavailable()
+        })
+    }
+
+    /// Switches to the stored keys unless the keys held are of `version` already;
+    /// `version` was read before this call, so the keys loaded are of it or newer.
+    async fn reload_keys_at(&self, version: u64) -> anyhow::Result<bool> {
+        let _one_at_a_time = self.inner.reloading.lock().await;
+        let held = self.material();
+        if held.version == version {
             return Ok(false);
         }
-        let fresh = Arc::new(KeyMaterial::build(&state, self.inner.alg)?);
-        *self.inner.material.write().unwrap_or_else(|e| e.into_inner()) = fresh;
-        tracing::info!("keys reloaded");
-        Ok(true)
+        let Some(state) = self.inner.store.load_resource().await? else { return Ok(false) };
+        let changed = fingerprint(&state) != held.fingerprint;
+        let fresh = if changed {
+            KeyMaterial::build(&state, self.inner.alg, version)?
+        } else {
+            KeyMaterial {
+                version,
+                fingerprint: held.fingerprint.clone(),
+                keys: held.keys.clone(),
+                issuer: held.issuer.clone(),
+                verifier: held.verifier.clone(),
+            }
+        };
+        *self.inner.material.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(fresh);
+        if changed {
+            crate::key_sync::keys_reloaded();
+        }
+        Ok(changed)
+    }
+
+    /// The keys' version this node holds (see [`ResourceStore::keys_version`]).
+    ///
+    /// [`ResourceStore::keys_version`]: acs_identity_core::store::ResourceStore::keys_version
+    pub fn keys_version(&self) -> u64 {
+        self.material().version
+    }
+
+    /// How this node keeps its keys current.
+    pub(crate) fn freshness(&self) -> &crate::key_sync::Freshness {
+        &self.inner.freshness
     }
 
     fn material(&self) -> Arc<KeyMaterial> {

@@ -20,7 +20,7 @@ mod convert;
 mod location;
 pub mod transfer;
 
-pub use location::{AnyStore, DatabaseUrl, OpenOptions, StoreLocation};
+pub use location::{AnyStore, DatabaseUrl, KeyChanges, OpenOptions, StoreLocation};
 pub use transfer::{ImportConflict, Transfer};
 
 #[cfg(feature = "test-support")]

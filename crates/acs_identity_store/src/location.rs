@@ -240,6 +240,74 @@ impl AnyStore {
         }
     }
 
+    /// Registers a node of the service that is about to load the keys (its row in `nodes`,
+    /// holding no version yet), so a key change made meanwhile waits for it; `None` for a
+    /// backend whose nodes read the keys' version before every request (SQLite).
+    pub async fn register_node(&self) -> StoreResult<Option<uuid::Uuid>> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            AnyStore::Sqlite(_) => Ok(None),
+            #[cfg(feature = "postgres")]
+            AnyStore::Postgres(s) => {
+                let node = uuid::Uuid::new_v4();
+                s.report_node(node, 0).await?;
+                Ok(Some(node))
+            }
+        }
+    }
+
+    /// Announcements of key changes (PostgreSQL `LISTEN`); `None` for SQLite.
+    pub async fn listen_keys(&self) -> StoreResult<Option<KeyChanges>> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            AnyStore::Sqlite(_) => Ok(None),
+            #[cfg(feature = "postgres")]
+            AnyStore::Postgres(s) => s.listen_keys().await.map(|c| Some(KeyChanges(c))),
+        }
+    }
+
+    /// Records that `node` is alive and holds the keys of `keys_version`.
+    pub async fn report_node(&self, node: uuid::Uuid, keys_version: u64) -> StoreResult<()> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            AnyStore::Sqlite(_) => {
+                let _ = (node, keys_version);
+                Ok(())
+            }
+            #[cfg(feature = "postgres")]
+            AnyStore::Postgres(s) => s.report_node(node, keys_version).await,
+        }
+    }
+
+    /// Removes `node`'s row.
+    pub async fn remove_node(&self, node: uuid::Uuid) -> StoreResult<()> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            AnyStore::Sqlite(_) => {
+                let _ = node;
+                Ok(())
+            }
+            #[cfg(feature = "postgres")]
+            AnyStore::Postgres(s) => s.remove_node(node).await,
+        }
+    }
+
+    /// The nodes seen within `within`, with the keys' version each holds (none for SQLite).
+    pub async fn live_nodes(
+        &self,
+        within: std::time::Duration,
+    ) -> StoreResult<Vec<(uuid::Uuid, u64)>> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            AnyStore::Sqlite(_) => {
+                let _ = within;
+                Ok(Vec::new())
+            }
+            #[cfg(feature = "postgres")]
+            AnyStore::Postgres(s) => s.live_nodes(within).await,
+        }
+    }
+
     fn transfer(&self) -> &dyn Transfer {
         match self {
             #[cfg(feature = "sqlite")]
@@ -247,6 +315,22 @@ impl AnyStore {
             #[cfg(feature = "postgres")]
             AnyStore::Postgres(s) => s,
         }
+    }
+}
+
+/// Announcements of key changes ([`AnyStore::listen_keys`]).
+#[derive(Debug)]
+pub struct KeyChanges(#[cfg(feature = "postgres")] crate::postgres::KeyChanges);
+
+impl KeyChanges {
+    /// Waits for the next announcement. An error means the connection was lost (the next
+    /// call reconnects); announcements made meanwhile are lost, so the caller reads the
+    /// keys' version again.
+    pub async fn next(&mut self) -> StoreResult<()> {
+        #[cfg(feature = "postgres")]
+        return self.0.next().await;
+        #[cfg(not(feature = "postgres"))]
+        std::future::pending().await
     }
 }
 

@@ -21,7 +21,7 @@ use acs_identity_core::store::{
 };
 use async_trait::async_trait;
 use sqlx::migrate::{MigrateError, Migrator};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -35,6 +35,13 @@ use crate::convert::{
 use crate::transfer::{self, Transfer};
 
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// The channel a change to the keys is announced on (`NOTIFY`, in the changing transaction).
+pub const KEYS_CHANNEL: &str = "acsid_keys";
+
+/// The keys' version, as `ResourceStore::keys_version` defines it.
+const KEYS_VERSION_QUERY: &str = "SELECT ((SELECT COALESCE(SUM(version), 0) FROM access_keys) \
+     + (SELECT COUNT(*) FROM signing_keys))::BIGINT";
 
 /// How many times `create_identity` retries when racing creates with the same custom id
 /// keep deleting and re-creating it underneath.
@@ -191,6 +198,62 @@ impl PostgresStore {
     /// Closes the pool, waiting for statements in flight.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// Subscribes to the announcements of key changes on [`KEYS_CHANNEL`], on a connection
+    /// of the pool that it keeps (and reconnects when lost).
+    pub async fn listen_keys(&self) -> StoreResult<KeyChanges> {
+        let mut listener = PgListener::connect_with(&self.pool).await.map_err(backend)?;
+        listener.listen(KEYS_CHANNEL).await.map_err(backend)?;
+        Ok(KeyChanges(listener))
+    }
+
+    /// Records that `node` is alive and holds the keys of `keys_version`.
+    pub async fn report_node(&self, node: Uuid, keys_version: u64) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO nodes (node_id, keys_version, seen_at) VALUES ($1::uuid, $2, now()) \
+             ON CONFLICT (node_id) DO UPDATE SET keys_version = excluded.keys_version, \
+             seen_at = excluded.seen_at",
+        )
+        .bind(node.to_string())
+        .bind(to_i64(keys_version))
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    /// Removes `node`'s row (it stopped).
+    pub async fn remove_node(&self, node: Uuid) -> StoreResult<()> {
+        sqlx::query("DELETE FROM nodes WHERE node_id = $1::uuid")
+            .bind(node.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    /// The nodes whose row was written within `within` (by the database's clock), with the
+    /// keys version each reported; rows older than a day are deleted on the way.
+    pub async fn live_nodes(&self, within: Duration) -> StoreResult<Vec<(Uuid, u64)>> {
+        sqlx::query("DELETE FROM nodes WHERE seen_at < now() - interval '1 day'")
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT node_id::text, keys_version FROM nodes \
+             WHERE seen_at > now() - make_interval(secs => $1) ORDER BY node_id",
+        )
+        .bind(within.as_secs_f64())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.into_iter()
+            .map(|(n, v)| {
+                let node = Uuid::parse_str(&n).map_err(|e| corrupt(format!("bad node id: {e}")))?;
+                Ok((node, u64::try_from(v).unwrap_or(0)))
+            })
+            .collect()
     }
 
     async fn fetch_identity<'e, E>(executor: E, user: UserId) -> StoreResult<Option<IdentityRecord>>
@@ -435,6 +498,7 @@ impl ResourceStore for PostgresStore {
     async fn add_signing_key(&self, key: SigningKeyRecord) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         insert_signing_key(&mut tx, &key).await?;
+        announce_keys(&mut tx).await?;
         tx.commit().await.map_err(backend)
     }
 
@@ -443,20 +507,52 @@ impl ResourceStore for PostgresStore {
         name: KeyName,
         key: SecretBytes,
     ) -> StoreResult<AccessKeyRecord> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
         let version: i64 = sqlx::query_scalar(
             "UPDATE access_keys SET key = $1, version = version + 1 WHERE name = $2 RETURNING version",
         )
         .bind(key.0.as_slice())
         .bind(name.as_str())
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await
         .map_err(backend)?;
+        announce_keys(&mut tx).await?;
+        tx.commit().await.map_err(backend)?;
         Ok(AccessKeyRecord { name, key, version: u64::try_from(version).unwrap_or(0) })
     }
 
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await.map_err(backend)?;
         Ok(())
+    }
+
+    async fn keys_version(&self) -> StoreResult<u64> {
+        let v: i64 =
+            sqlx::query_scalar(KEYS_VERSION_QUERY).fetch_one(&self.pool).await.map_err(backend)?;
+        Ok(u64::try_from(v).unwrap_or(0))
+    }
+}
+
+/// `NOTIFY` the nodes listening on [`KEYS_CHANNEL`]; delivered when `tx` commits.
+async fn announce_keys(tx: &mut Transaction<'_, Postgres>) -> StoreResult<()> {
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(KEYS_CHANNEL)
+        .execute(&mut **tx)
+        .await
+        .map_err(backend)?;
+    Ok(())
+}
+
+/// Announcements of key changes ([`PostgresStore::listen_keys`]).
+#[derive(Debug)]
+pub struct KeyChanges(PgListener);
+
+impl KeyChanges {
+    /// Waits for the next announcement. An error means the connection was lost (it is
+    /// re-established by the next call); announcements made meanwhile are lost, so the
+    /// caller reads the keys' version again.
+    pub async fn next(&mut self) -> StoreResult<()> {
+        self.0.recv().await.map(|_| ()).map_err(backend)
     }
 }
 

@@ -61,12 +61,17 @@ pub(crate) struct Banner {
     pub(crate) printed: String,
 }
 
-/// Spawns `serve` (a [`command`] with its arguments) with standard output piped, keeps
+/// Spawns `serve` (a [`command`] with its arguments, to which it adds
+/// `--print-connection-string`: its stdout is a pipe) with standard output piped, keeps
 /// draining that output on a thread so the server never blocks on it, and waits for the
 /// endpoint and connection string. When they do not come within [`STARTUP_TIMEOUT`], the
 /// banner is `Err` with everything printed so far.
 pub(crate) fn spawn_serve(serve: &mut Command) -> (Child, Result<Banner, String>) {
-    let mut child = serve.stdout(Stdio::piped()).spawn().expect("start acs-identity serve");
+    let mut child = serve
+        .arg("--print-connection-string")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start acs-identity serve");
     let stdout = child.stdout.take().expect("piped stdout");
     let (tx, rx) = mpsc::channel::<String>();
     thread::spawn(move || {

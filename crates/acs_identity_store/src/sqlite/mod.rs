@@ -5,14 +5,15 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use acs_identity_core::hmac::KeyName;
 use acs_identity_core::id::UserId;
 use acs_identity_core::store::{
     AccessKeyRecord, AssignmentStore, BoxError, CreatedIdentity, EntraAssignment, IdentityRecord,
-    IdentityStore, NewIdentity, ResourceState, ResourceStore, SecretBytes, SigningKeyRecord,
-    StoreError, StoreResult, TeamsExtensionAssignment,
+    IdentityStore, KeysProbe, NewIdentity, ResourceState, ResourceStore, SecretBytes,
+    SigningKeyRecord, StoreError, StoreResult, TeamsExtensionAssignment,
 };
 use async_trait::async_trait;
 use sqlx::migrate::{MigrateError, Migrator};
@@ -31,9 +32,11 @@ use crate::convert::{
     SIGNING_KEYS_QUERY, TEAMS_COLUMNS,
 };
 
+mod probe;
 mod writer;
 
 use crate::transfer::{self, Transfer};
+use probe::{SqliteProbe, KEYS_VERSION_QUERY};
 use writer::{Done, Op, Writer};
 
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -44,6 +47,7 @@ pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
     batch: Writer,
+    probe: Arc<SqliteProbe>,
 }
 
 pub(crate) fn backend(e: sqlx::Error) -> StoreError {
@@ -85,7 +89,7 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        Self::with_options(options, 4).await
+        Self::with_options(options, 4, Some(path)).await
     }
 
     /// An in-memory database, for tests.
@@ -93,10 +97,15 @@ impl SqliteStore {
         // A named shared-cache memory database, so the reader pool sees the writer's data.
         let name = format!("file:acsid-{}?mode=memory&cache=shared", Uuid::new_v4());
         let options = SqliteConnectOptions::from_str(&name).map_err(backend)?;
-        Self::with_options(options, 1).await
+        Self::with_options(options, 1, None).await
     }
 
-    async fn with_options(options: SqliteConnectOptions, readers: u32) -> StoreResult<SqliteStore> {
+    /// Opens the pools (and, for a file, the keys probe's connection) and migrates.
+    async fn with_options(
+        options: SqliteConnectOptions,
+        readers: u32,
+        file: Option<&Path>,
+    ) -> StoreResult<SqliteStore> {
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
@@ -123,7 +132,11 @@ impl SqliteStore {
             .await
             .map_err(backend)?;
         let batch = Writer::spawn(writer.clone());
-        Ok(SqliteStore { writer, reader, batch })
+        let probe = Arc::new(match file {
+            Some(path) => SqliteProbe::file(path)?,
+            None => SqliteProbe::memory(),
+        });
+        Ok(SqliteStore { writer, reader, batch, probe })
     }
 
     /// Runs SQLite's own integrity check; `Ok` when it reports `ok`.
@@ -289,6 +302,7 @@ impl ResourceStore for SqliteStore {
             }
         }
         tx.commit().await.map_err(backend)?;
+        self.probe.changed();
         self.load_resource().await?.ok_or_else(|| {
             StoreError::Backend(BoxError::from("resource missing after initialisation"))
         })
@@ -297,7 +311,9 @@ impl ResourceStore for SqliteStore {
     async fn add_signing_key(&self, key: SigningKeyRecord) -> StoreResult<()> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
         insert_signing_key(&mut tx, &key).await?;
-        tx.commit().await.map_err(backend)
+        tx.commit().await.map_err(backend)?;
+        self.probe.changed();
+        Ok(())
     }
 
     async fn regenerate_access_key(
@@ -313,12 +329,25 @@ impl ResourceStore for SqliteStore {
         .fetch_one(&self.writer)
         .await
         .map_err(backend)?;
+        self.probe.changed();
         Ok(AccessKeyRecord { name, key, version: generation(version)? })
     }
 
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.reader).await.map_err(backend)?;
         Ok(())
+    }
+
+    async fn keys_version(&self) -> StoreResult<u64> {
+        let v: i64 = sqlx::query_scalar(KEYS_VERSION_QUERY)
+            .fetch_one(&self.reader)
+            .await
+            .map_err(backend)?;
+        generation(v)
+    }
+
+    fn keys_probe(&self) -> Option<Arc<dyn KeysProbe>> {
+        Some(self.probe.clone())
     }
 }
 

@@ -24,6 +24,7 @@ macro_rules! every_case {
             no_resource_before_init,
             racing_inits_agree_on_one_resource,
             signing_keys_are_added_once,
+            keys_version_grows_with_every_key_change,
             ping_answers,
             only_a_database_of_several_nodes_is_shared,
             teams_extension_assignments,
@@ -396,6 +397,27 @@ pub(crate) async fn racing_inits_agree_on_one_resource(any: AnyStore) {
     assert_eq!(store.load_resource().await.unwrap(), Some(winner.clone()));
     assert_eq!(winner.access_keys.len(), 2);
     assert_eq!(winner.signing_keys.len(), 1);
+}
+
+pub(crate) async fn keys_version_grows_with_every_key_change(any: AnyStore) {
+    use acs_identity_core::hmac::KeyName;
+    use acs_identity_core::store::SecretBytes;
+    let store = any.shared();
+    store.init_resource(resource(4)).await.unwrap();
+    // SQLite has a probe cheap enough for every request; PostgreSQL nodes are told.
+    let probe = store.keys_probe();
+    assert_eq!(probe.is_some(), !store.is_shared());
+    let reading = || probe.as_ref().map(|p| p.keys_version().expect("probe"));
+    let (v0, p0) = (store.keys_version().await.unwrap(), reading());
+    assert_eq!((store.keys_version().await.unwrap(), reading()), (v0, p0), "nothing changed");
+    store.regenerate_access_key(KeyName::Secondary, SecretBytes(vec![7; 64])).await.unwrap();
+    let (v1, p1) = (store.keys_version().await.unwrap(), reading());
+    assert!(v1 > v0, "{v1} after {v0}");
+    assert!(p1 != p0 || probe.is_none(), "the probe saw the regeneration");
+    store.add_signing_key(signing_key("kid-next", 10)).await.unwrap();
+    let (v2, p2) = (store.keys_version().await.unwrap(), reading());
+    assert!(v2 > v1, "{v2} after {v1}");
+    assert!(p2 != p1 || probe.is_none(), "the probe saw the new signing key");
 }
 
 pub(crate) async fn signing_keys_are_added_once(any: AnyStore) {

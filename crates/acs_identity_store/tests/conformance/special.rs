@@ -37,3 +37,26 @@ async fn postgres_unreachable_server_is_unavailable() {
     assert!(matches!(e, StoreError::Unavailable(_)), "{e:?}");
     assert!(started.elapsed() < Duration::from_secs(3), "failed fast: {:?}", started.elapsed());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_probe_sees_a_key_change_made_through_another_connection_at_once() {
+    use acs_identity_core::hmac::KeyName;
+    use acs_identity_core::store::{ResourceStore as _, SecretBytes};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("acs-identity.db");
+    // Two stores on one file stand for the service and the `keys` command.
+    let node = SqliteStore::open(&path).await.unwrap();
+    node.init_resource(crate::fixtures::resource(5)).await.unwrap();
+    let command = SqliteStore::open(&path).await.unwrap();
+    let probe = node.keys_probe().expect("a probe");
+    for round in 0..20u8 {
+        let before = probe.keys_version().unwrap();
+        let key = if round % 2 == 0 { KeyName::Primary } else { KeyName::Secondary };
+        command.regenerate_access_key(key, SecretBytes(vec![round; 64])).await.unwrap();
+        let after = probe.keys_version().unwrap();
+        assert!(after > before, "round {round}: {after} after {before}");
+        assert_eq!(after, command.keys_version().await.unwrap());
+    }
+    command.close().await;
+    node.close().await;
+}
