@@ -138,6 +138,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     for var in unknown_env_vars() {
         tracing::warn!(variable = %var, "unknown configuration variable ignored");
     }
+    let shutdown = shutdown_signal()?;
     let server = Server::start(&config).await?;
     let ready = ready_line(&server);
     if let Some(path) = &config.ready_file {
@@ -165,7 +166,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     tracing::info!(endpoint = %server.endpoint(), http = ?server.http_addr(), "serving");
-    shutdown_signal().await;
+    shutdown.await;
     tracing::info!("shutting down: finishing in-flight requests");
     server.shutdown().await;
     for file in endpoint_file.iter().chain(&config.ready_file) {
@@ -308,23 +309,26 @@ fn key_hint(config: &Config) -> String {
     format!("{why}\nPrint it (and the web console's link) with:\n  acs-identity keys list{store}\n")
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Registers the SIGINT and SIGTERM handlers at once and returns what waits for either.
+/// Called before the service says it is ready, so a signal sent right after the ready line
+/// shuts down gracefully instead of killing the process with the default action.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+        let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+        Ok(async move {
+            tokio::select! {
+                _ = terminate.recv() => {},
+                _ = interrupt.recv() => {},
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
+        })
+    }
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
     }
 }
