@@ -120,7 +120,7 @@ pub(crate) async fn run(args: AssignmentArgs) -> anyhow::Result<()> {
                         client.get_teams_extension_assignment(&tenant_id, &object_id, None).await,
                         "read the assignment",
                     )?;
-                    print_teams(&assignment, output)
+                    print_assignment(teams_json(&assignment), output)
                 }
                 TeamsExtensionCommand::Set { tenant_id, object_id, principal_type, client_ids } => {
                     let request = TeamsExtensionAssignmentRequest::new(
@@ -135,7 +135,7 @@ pub(crate) async fn run(args: AssignmentArgs) -> anyhow::Result<()> {
                             .await,
                         "set the assignment",
                     )?;
-                    print_teams(&assignment, output)
+                    print_assignment(teams_json(&assignment), output)
                 }
                 TeamsExtensionCommand::Delete { tenant_id, object_id } => {
                     client
@@ -167,7 +167,7 @@ pub(crate) async fn run(args: AssignmentArgs) -> anyhow::Result<()> {
                         client.get_entra_assignment(&object_id, None).await,
                         "read the assignment",
                     )?;
-                    print_entra(&assignment, output)
+                    print_assignment(entra_json(&assignment), output)
                 }
                 EntraCommand::Set { object_id, tenant_id, principal_type, client_ids } => {
                     let request = EntraAssignmentRequest::new(
@@ -179,7 +179,7 @@ pub(crate) async fn run(args: AssignmentArgs) -> anyhow::Result<()> {
                         client.create_or_replace_entra_assignment(&object_id, &request, None).await,
                         "set the assignment",
                     )?;
-                    print_entra(&assignment, output)
+                    print_assignment(entra_json(&assignment), output)
                 }
                 EntraCommand::Delete { object_id } => {
                     client
@@ -278,30 +278,24 @@ fn entra_json(a: &EntraAssignment) -> Value {
     })
 }
 
-fn print_teams(a: &TeamsExtensionAssignment, output: Output) -> anyhow::Result<()> {
+/// One assignment of either kind, from its JSON form ([`teams_json`], [`entra_json`]): that
+/// JSON, or a table of its fields (`any` for a Teams assignment without client ids).
+fn print_assignment(json: Value, output: Output) -> anyhow::Result<()> {
     match output {
-        Output::Json => print_json(&teams_json(a)),
-        Output::Table => print_table(&[
-            ("object id", a.object_id.clone()),
-            ("tenant id", a.tenant_id.clone()),
-            ("principal type", a.principal_type.to_string()),
-            (
-                "client ids",
-                a.client_ids.as_ref().map_or_else(|| "any".to_owned(), |c| c.join(", ")),
-            ),
-        ]),
-    }
-}
-
-fn print_entra(a: &EntraAssignment, output: Output) -> anyhow::Result<()> {
-    match output {
-        Output::Json => print_json(&entra_json(a)),
-        Output::Table => print_table(&[
-            ("object id", a.object_id.clone()),
-            ("tenant id", a.tenant_id.clone()),
-            ("principal type", a.principal_type.to_string()),
-            ("client ids", a.client_ids.join(", ")),
-        ]),
+        Output::Json => print_json(&json),
+        Output::Table => {
+            let text = |key: &str| json[key].as_str().unwrap_or_default().to_owned();
+            let client_ids = match json["clientIds"].as_array() {
+                Some(ids) => ids.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "),
+                None => "any".to_owned(),
+            };
+            print_table(&[
+                ("object id", text("objectId")),
+                ("tenant id", text("tenantId")),
+                ("principal type", text("principalType")),
+                ("client ids", client_ids),
+            ])
+        }
     }
 }
 

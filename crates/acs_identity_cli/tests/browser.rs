@@ -16,7 +16,7 @@ use std::fs::File;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use acs_identity_testkit::issuer::TEAMS_AUDIENCE;
+use acs_identity_testkit::issuer::TEAMS_USER_SCOPES;
 use acs_identity_testkit::uuid_like;
 use serde_json::{json, Value};
 
@@ -30,12 +30,7 @@ fn js_sdk_in_chromium() {
     // The Teams user whose Entra token the page exchanges.
     let (runtime, issuer) = support::test_issuer();
     let (app_id, user_id) = (uuid_like(), uuid_like());
-    let teams_token = issuer.mint(&issuer.claims(
-        TEAMS_AUDIENCE,
-        &user_id,
-        &app_id,
-        "Teams.ManageCalls Teams.ManageChats",
-    ));
+    let teams_token = issuer.teams_token(&user_id, &app_id, TEAMS_USER_SCOPES);
 
     let started = Instant::now();
     let envs: Vec<_> = std::env::var_os("ACS_BROWSER_SCREENSHOT")

@@ -634,7 +634,6 @@ fn keys_regenerate_and_signing_keys_rotate_on_a_running_service() {
 
 #[test]
 fn token_exchange_teams_and_assignment_commands() {
-    use acs_identity_testkit::issuer::TEAMS_AUDIENCE;
     use acs_identity_testkit::{jwt_payload, uuid_like, TestIssuer};
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -645,7 +644,7 @@ fn token_exchange_teams_and_assignment_commands() {
     let (oid, app) = (uuid_like(), uuid_like());
 
     // token exchange-teams
-    let teams = issuer.mint(&issuer.claims(TEAMS_AUDIENCE, &oid, &app, "Teams.ManageCalls"));
+    let teams = issuer.teams_token(&oid, &app, "Teams.ManageCalls");
     let exchange = |user: &str, output: &str| {
         let args =
             ["token", "exchange-teams", "--token", &teams, "--app-id", &app, "--user-id", user];

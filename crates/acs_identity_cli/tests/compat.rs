@@ -21,7 +21,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use acs_identity_testkit::issuer::{API_AUDIENCE, TEAMS_AUDIENCE};
+use acs_identity_testkit::issuer::{API_AUDIENCE, TEAMS_AUDIENCE, TEAMS_USER_SCOPES};
 use acs_identity_testkit::{uuid_like, TestIssuer};
 use serde_json::Value;
 
@@ -177,9 +177,6 @@ struct Entra {
 /// The audience of tokens for `https://communication.azure.com/clients/.default`.
 const CLIENTS_AUDIENCE: &str = "https://communication.azure.com/clients";
 
-/// Teams scopes as Entra writes them in `scp`.
-const TEAMS_SCP: &str = "Teams.ManageCalls Teams.ManageChats";
-
 impl Entra {
     fn start(jwks: Jwks) -> Self {
         let (runtime, issuer) = support::test_issuer();
@@ -194,7 +191,7 @@ impl Entra {
         // A Teams user signed in to a client application.
         let app_id = uuid_like();
         let user_id = uuid_like();
-        let teams = issuer.claims(TEAMS_AUDIENCE, &user_id, &app_id, TEAMS_SCP);
+        let teams = issuer.claims(TEAMS_AUDIENCE, &user_id, &app_id, TEAMS_USER_SCOPES);
         let mut expired = teams.clone();
         let iat = teams["iat"].as_i64().expect("iat");
         expired["iat"] = (iat - 7200).into();
@@ -208,14 +205,8 @@ impl Entra {
         // Users exchanging their own Entra tokens (Teams Phone extensibility, Entra access).
         let tenant = issuer.tenant_id().to_owned();
         let (extension_user, clients_user, user_app) = (uuid_like(), uuid_like(), uuid_like());
-        let extension = |oid: &str| {
-            issuer.mint(&issuer.claims(
-                TEAMS_AUDIENCE,
-                oid,
-                &user_app,
-                "TeamsExtension.ManageCalls",
-            ))
-        };
+        let extension =
+            |oid: &str| issuer.teams_token(oid, &user_app, "TeamsExtension.ManageCalls");
         let clients = |oid: &str| issuer.mint(&issuer.claims(CLIENTS_AUDIENCE, oid, &user_app, ""));
         let assignments = vec![
             vec![

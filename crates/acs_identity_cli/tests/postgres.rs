@@ -258,13 +258,10 @@ struct Before {
 }
 
 async fn populate(s: &TestServer) -> Before {
-    let preview = "/identities?api-version=2025-03-02-preview";
     let mut before = Before { valid: vec![], revoked: vec![], deleted: vec![], custom: vec![] };
     for i in 0..30 {
         let custom = format!("person-{i}@example.com");
-        let r =
-            s.post(preview, json!({"customId": custom, "createTokenWithScopes": ["chat"]})).await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        let r = s.create_user_with_custom_id(&custom).await;
         let id = r.json["identity"]["id"].as_str().unwrap().to_owned();
         let token = r.json["accessToken"]["token"].as_str().unwrap().to_owned();
         match i % 3 {

@@ -14,6 +14,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use time::{Duration, OffsetDateTime};
 
+use crate::jws::{Header, Jws};
+
 /// How far `exp` and `nbf` may be off.
 pub const LEEWAY: Duration = Duration::minutes(5);
 
@@ -208,12 +210,6 @@ pub struct TrustedIssuer {
     pub cloud: Cloud,
 }
 
-#[derive(Debug, Deserialize)]
-struct Header {
-    alg: String,
-    kid: Option<String>,
-}
-
 /// A token split and decoded, not yet verified. `Debug` shows only the header.
 pub struct UnverifiedToken<'a> {
     header: Header,
@@ -234,29 +230,13 @@ impl<'a> UnverifiedToken<'a> {
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
             return Err(EntraError::Malformed);
         }
-        let mut parts = token.split('.');
-        let (Some(h), Some(p), Some(s), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(EntraError::Malformed);
-        };
-        let header: Header = URL_SAFE_NO_PAD
-            .decode(h)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or(EntraError::Malformed)?;
-        let claims: Value = URL_SAFE_NO_PAD
-            .decode(p)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .filter(Value::is_object)
-            .ok_or(EntraError::Malformed)?;
-        let signature = URL_SAFE_NO_PAD.decode(s).map_err(|_| EntraError::Malformed)?;
+        let jws = Jws::<Value>::parse(token).filter(|jws| jws.payload.is_object());
+        let jws = jws.ok_or(EntraError::Malformed)?;
         Ok(UnverifiedToken {
-            header,
-            signed: &token.as_bytes()[..h.len() + 1 + p.len()],
-            signature,
-            claims,
+            header: jws.header,
+            signed: jws.signed,
+            signature: jws.signature,
+            claims: jws.payload,
         })
     }
 

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod entra;
 pub mod hmac;
 pub mod id;
+mod jws;
 pub mod scope;
 pub mod store;
 pub mod time_format;

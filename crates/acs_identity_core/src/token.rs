@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::id::{ExchangedIdentity, ResourceId, UserId};
+use crate::jws::Jws;
 use crate::scope::{Scopes, TokenLifetime};
 
 /// The `scp` value of every ACS user token, and of the Teams extension and Entra users'.
@@ -616,12 +617,6 @@ pub struct TokenVerifier {
     keys: Vec<PublicKey>,
 }
 
-#[derive(Deserialize)]
-struct Header {
-    alg: String,
-    kid: Option<String>,
-}
-
 impl TokenVerifier {
     /// A verifier trusting `keys`.
     pub fn new(keys: Vec<PublicKey>) -> Self {
@@ -643,31 +638,15 @@ impl TokenVerifier {
         if token.len() > MAX_TOKEN_LEN {
             return Err(InvalidReason::Malformed);
         }
-        let mut parts = token.split('.');
-        let (Some(h), Some(p), Some(s), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(InvalidReason::Malformed);
-        };
-        let header: Header = URL_SAFE_NO_PAD
-            .decode(h)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or(InvalidReason::Malformed)?;
-        let sig = URL_SAFE_NO_PAD.decode(s).map_err(|_| InvalidReason::Malformed)?;
-        let claims: AcsClaims = URL_SAFE_NO_PAD
-            .decode(p)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or(InvalidReason::Malformed)?;
+        let jws = Jws::<AcsClaims>::parse(token).ok_or(InvalidReason::Malformed)?;
+        let (header, claims) = (jws.header, jws.payload);
         let kid = header.kid.ok_or(InvalidReason::Foreign)?;
         let key = self.keys.iter().find(|k| k.kid == kid).ok_or(InvalidReason::Foreign)?;
         // The algorithm comes from our key, never from the header (RFC 8725 §3.1).
         if header.alg != key.alg.as_str() {
             return Err(InvalidReason::Signature);
         }
-        let signed_len = h.len() + 1 + p.len();
-        if !key.verify(&token.as_bytes()[..signed_len], &sig) {
+        if !key.verify(jws.signed, &jws.signature) {
             return Err(InvalidReason::Signature);
         }
         if claims.resource_id != resource.to_string() {

@@ -185,13 +185,7 @@ impl ApiError {
 
     /// 503 with `Retry-After` when the most requests the node handles at once are in flight.
     pub fn overloaded() -> Self {
-        let mut e = ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "ServiceUnavailable",
-            "The service is busy. Retry later.",
-        );
-        e.retry_after = Some(1);
-        e
+        ApiError::service_unavailable("The service is busy. Retry later.")
     }
 
     /// 500 with a generic message; the cause is logged, never sent.
@@ -222,11 +216,12 @@ impl ApiError {
 
     /// 503 when the store cannot be reached.
     pub fn unavailable() -> Self {
-        let mut e = ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "ServiceUnavailable",
-            "The service is temporarily unavailable. Retry later.",
-        );
+        ApiError::service_unavailable("The service is temporarily unavailable. Retry later.")
+    }
+
+    /// 503 `ServiceUnavailable` saying `message`, with `Retry-After: 1`.
+    fn service_unavailable(message: &'static str) -> Self {
+        let mut e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", message);
         e.retry_after = Some(1);
         e
     }

@@ -2,15 +2,18 @@
 //! `127.0.0.1:0` and written to a file.
 
 use acs_identity_core::clock::{Clock as _, SystemClock};
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use acs_identity_server::config::IssuerConfig;
+use async_trait::async_trait;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{KeyPair, RsaKeyPair, RSA_PKCS1_SHA256};
 use axum::routing::get;
 use axum::{Json, Router};
+use azure_core::credentials::{AccessToken, Secret, TokenCredential, TokenRequestOptions};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{json, Value};
@@ -20,6 +23,9 @@ use time::Duration;
 pub const API_AUDIENCE: &str = "https://communication.azure.com";
 /// The audience of Teams tokens.
 pub const TEAMS_AUDIENCE: &str = "https://auth.msft.communication.azure.com";
+
+/// The scopes Entra gives a Teams user's token for the ACS Teams user exchange.
+pub const TEAMS_USER_SCOPES: &str = "Teams.ManageCalls Teams.ManageChats";
 
 struct Key {
     kid: String,
@@ -163,6 +169,12 @@ impl TestIssuer {
         sign(&new_key(0), &kid, claims)
     }
 
+    /// A token for the Teams APIs (`aud` [`TEAMS_AUDIENCE`]) of user `oid` in client
+    /// application `app_id`, with `scp`.
+    pub fn teams_token(&self, oid: &str, app_id: &str, scp: &str) -> String {
+        self.mint(&self.claims(TEAMS_AUDIENCE, oid, app_id, scp))
+    }
+
     /// Entra-shaped claims: this issuer, `aud`, tenant, a fresh `oid`, `appid`, 1 h life.
     pub fn claims(&self, aud: &str, oid: &str, app_id: &str, scp: &str) -> Value {
         let now = SystemClock.now();
@@ -172,6 +184,73 @@ impl TestIssuer {
             "exp": (now + Duration::hours(1)).unix_timestamp(),
             "tid": self.tenant, "oid": oid, "appid": app_id, "azp": app_id, "scp": scp, "ver": "1.0",
         })
+    }
+}
+
+/// An Entra credential of one user of a [`TestIssuer`], for clients on `azure_core`: mints the
+/// issuer's tokens for the requested scope, with the audience and `scp` Entra would put in
+/// them, and keeps the scopes it was asked for and the tokens it gave.
+pub struct IssuerCredential {
+    issuer: Arc<TestIssuer>,
+    object_id: String,
+    app_id: String,
+    scopes: Mutex<Vec<String>>,
+    tokens: Mutex<Vec<String>>,
+}
+
+impl fmt::Debug for IssuerCredential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IssuerCredential").field("object_id", &self.object_id).finish()
+    }
+}
+
+impl IssuerCredential {
+    /// The credential of user `object_id` signed in to client application `app_id`.
+    pub fn new(issuer: &Arc<TestIssuer>, object_id: &str, app_id: &str) -> Arc<Self> {
+        Arc::new(Self {
+            issuer: issuer.clone(),
+            object_id: object_id.to_owned(),
+            app_id: app_id.to_owned(),
+            scopes: Mutex::new(Vec::new()),
+            tokens: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// How many tokens it gave.
+    pub fn calls(&self) -> usize {
+        self.tokens.lock().expect("tokens").len()
+    }
+
+    /// Every scope it was asked for, in order.
+    pub fn scopes(&self) -> Vec<String> {
+        self.scopes.lock().expect("scopes").clone()
+    }
+
+    /// The token it gave last.
+    pub fn last_token(&self) -> Option<String> {
+        self.tokens.lock().expect("tokens").last().cloned()
+    }
+}
+
+#[async_trait]
+impl TokenCredential for IssuerCredential {
+    async fn get_token(
+        &self,
+        scopes: &[&str],
+        _: Option<TokenRequestOptions<'_>>,
+    ) -> azure_core::Result<AccessToken> {
+        self.scopes.lock().expect("scopes").extend(scopes.iter().map(|s| (*s).to_owned()));
+        // `https://resource/path/.default` → aud `https://resource/path`, no scp;
+        // `https://resource/Name` → aud `https://resource`, scp `Name`.
+        let (resource, name) = scopes[0].rsplit_once('/').expect("a scope URI");
+        let (aud, scp) = if name == ".default" {
+            (resource.trim_end_matches('/'), "")
+        } else {
+            (resource, name)
+        };
+        let token = self.issuer.mint(&self.issuer.claims(aud, &self.object_id, &self.app_id, scp));
+        self.tokens.lock().expect("tokens").push(token.clone());
+        Ok(AccessToken::new(Secret::new(token), SystemClock.now() + Duration::hours(1)))
     }
 }
 

@@ -61,6 +61,13 @@ impl TestServer {
         Self::start_with(move |c| c.entra.issuers.push(trusted), Arc::new(SystemClock)).await
     }
 
+    /// Starts a fresh issuer and a service that trusts it.
+    pub async fn start_with_trusted_issuer() -> (TestServer, TestIssuer) {
+        let issuer = TestIssuer::start().await;
+        let server = Self::start_trusting(&issuer).await;
+        (server, issuer)
+    }
+
     /// A node on the PostgreSQL database at `url`, with the system clock.
     pub async fn start_on_database(url: &str) -> TestServer {
         let url = acs_identity_store::DatabaseUrl::new(url);
@@ -210,6 +217,15 @@ impl TestServer {
         let r = self.post("/identities?api-version=2023-10-01", serde_json::json!({})).await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
         r.json["identity"]["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Creates a user with `custom_id` and a `chat` token (api-version 2025-03-02-preview),
+    /// expecting 201.
+    pub async fn create_user_with_custom_id(&self, custom_id: &str) -> TestResponse {
+        let body = serde_json::json!({"customId": custom_id, "createTokenWithScopes": ["chat"]});
+        let r = self.post("/identities?api-version=2025-03-02-preview", body).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        r
     }
 
     /// Issues a token for `raw_id` with scope `chat`.

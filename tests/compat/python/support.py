@@ -3,6 +3,7 @@
 import base64
 import json
 import os
+import time
 from datetime import datetime
 
 import pytest
@@ -18,6 +19,22 @@ def env(name):
     if not value:
         pytest.fail(f"{name} is not set (run through crates/acs_identity_cli/tests/compat.rs)")
     return value
+
+
+def timed(call, *args, **kwargs):
+    """`call(*args, **kwargs)`, and the epoch seconds just before and just after it."""
+    before = time.time()
+    result = call(*args, **kwargs)
+    after = time.time()
+    return result, before, after
+
+
+async def timed_async(call, *args, **kwargs):
+    """`await call(*args, **kwargs)`, and the epoch seconds just before and just after it."""
+    before = time.time()
+    result = await call(*args, **kwargs)
+    after = time.time()
+    return result, before, after
 
 
 def jwt_part(token, index):

@@ -13,7 +13,6 @@ Expected behaviour is that of Azure Communication Services (shared/WIRE.md §3.5
 """
 
 import asyncio
-import time
 from datetime import timedelta
 
 import pytest
@@ -25,7 +24,7 @@ from azure.communication.identity.aio import (
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import HttpResponseError
 
-from support import CLOCK_SLACK_S, assert_user, env, jwt_payload, parse_expires_on
+from support import CLOCK_SLACK_S, assert_user, env, jwt_payload, parse_expires_on, timed, timed_async
 
 # The scope every SDK asks a TokenCredential for (note the double slash).
 API_SCOPE = "https://communication.azure.com//.default"
@@ -130,15 +129,11 @@ def test_entra_create_user(entra_client, entra_credential):
 
 
 def test_entra_full_lifecycle(entra_client, entra_credential, hmac_client):
-    before = time.time()
-    user, token = entra_client.create_user_and_token(["chat", "voip"], token_expires_in=timedelta(minutes=60))
-    after = time.time()
+    (user, token), before, after = timed(entra_client.create_user_and_token, ["chat", "voip"], token_expires_in=timedelta(minutes=60))
     assert_user(user)
     assert_acs_token(user, token, ["chat", "voip"], 60, before, after)
 
-    before = time.time()
-    token = entra_client.get_token(user, ["voip.join"])
-    after = time.time()
+    token, before, after = timed(entra_client.get_token, user, ["voip.join"])
     assert_acs_token(user, token, ["voip.join"], 1440, before, after)
 
     with pytest.raises(HttpResponseError) as excinfo:
@@ -213,14 +208,10 @@ def test_entra_async_client(endpoint):
     async def scenario():
         credential = AsyncStaticTokenCredential(env("ACS_ENTRA_API_TOKEN"))
         async with AsyncCommunicationIdentityClient(endpoint, credential) as client:
-            before = time.time()
-            user, token = await client.create_user_and_token(["chat"])
-            after = time.time()
+            (user, token), before, after = await timed_async(client.create_user_and_token, ["chat"])
             assert_user(user)
             assert_acs_token(user, token, ["chat"], 1440, before, after)
-            before = time.time()
-            token = await client.get_token(user, ["voip"], token_expires_in=timedelta(minutes=60))
-            after = time.time()
+            token, before, after = await timed_async(client.get_token, user, ["voip"], token_expires_in=timedelta(minutes=60))
             assert_acs_token(user, token, ["voip"], 60, before, after)
             assert await client.revoke_tokens(user) is None
             assert await client.delete_user(user) is None
@@ -263,33 +254,25 @@ def assert_teams_token(access_token, teams, before, after):
 
 
 def test_teams_exchange(hmac_client, teams):
-    before = time.time()
-    token = hmac_client.get_token_for_teams_user(teams["token"], teams["app_id"], teams["user_id"])
-    after = time.time()
+    token, before, after = timed(hmac_client.get_token_for_teams_user, teams["token"], teams["app_id"], teams["user_id"])
     assert isinstance(token, AccessToken)
     assert_teams_token(token, teams, before, after)
 
 
 def test_teams_exchange_ids_are_case_insensitive(hmac_client, teams):
-    before = time.time()
-    token = hmac_client.get_token_for_teams_user(teams["token"], teams["app_id"].upper(), teams["user_id"].upper())
-    after = time.time()
+    token, before, after = timed(hmac_client.get_token_for_teams_user, teams["token"], teams["app_id"].upper(), teams["user_id"].upper())
     assert_teams_token(token, teams, before, after)
 
 
 def test_teams_exchange_with_entra_authenticated_client(entra_client, teams):
-    before = time.time()
-    token = entra_client.get_token_for_teams_user(teams["token"], teams["app_id"], teams["user_id"])
-    after = time.time()
+    token, before, after = timed(entra_client.get_token_for_teams_user, teams["token"], teams["app_id"], teams["user_id"])
     assert_teams_token(token, teams, before, after)
 
 
 def test_teams_exchange_async(teams):
     async def scenario():
         async with AsyncCommunicationIdentityClient.from_connection_string(env("ACS_CONNECTION_STRING")) as client:
-            before = time.time()
-            token = await client.get_token_for_teams_user(teams["token"], teams["app_id"], teams["user_id"])
-            after = time.time()
+            token, before, after = await timed_async(client.get_token_for_teams_user, teams["token"], teams["app_id"], teams["user_id"])
             assert_teams_token(token, teams, before, after)
             with pytest.raises(HttpResponseError) as excinfo:
                 await client.get_token_for_teams_user(env("ACS_TEAMS_TOKEN_EXPIRED"), teams["app_id"], teams["user_id"])

@@ -9,7 +9,6 @@ Expected behaviour is that of Azure Communication Services (see shared/WIRE.md).
 import asyncio
 import base64
 import json
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from azure.communication.identity.aio import (
 )
 from azure.core.exceptions import HttpResponseError
 
-from support import CLOCK_SLACK_S, assert_user, env, jwt_part, jwt_payload, parse_expires_on
+from support import CLOCK_SLACK_S, assert_user, env, jwt_part, jwt_payload, parse_expires_on, timed, timed_async
 
 # An identity of some other resource.
 FOREIGN_ID = "8:acs:00000000-0000-0000-0000-000000000000_00000000-0000-0000-0000-000000000001"
@@ -82,26 +81,20 @@ def test_create_user(client):
 
 @pytest.mark.parametrize("scopes", SCOPE_SETS, ids=lambda s: "+".join(s))
 def test_create_user_and_token_per_scope_set(client, scopes):
-    before = time.time()
-    user, token = client.create_user_and_token(scopes)
-    after = time.time()
+    (user, token), before, after = timed(client.create_user_and_token, scopes)
     assert_user(user)
     assert_token(user, token, scopes, 1440, before, after)
 
 
 def test_create_user_and_token_with_scope_enum(client):
     scopes = [CommunicationTokenScope.CHAT, CommunicationTokenScope.VOIP_JOIN]
-    before = time.time()
-    user, token = client.create_user_and_token(scopes)
-    after = time.time()
+    (user, token), before, after = timed(client.create_user_and_token, scopes)
     assert_token(user, token, ["chat", "voip.join"], 1440, before, after)
 
 
 @pytest.mark.parametrize("minutes", [60, 1440])
 def test_create_user_and_token_custom_expiry(client, minutes):
-    before = time.time()
-    user, token = client.create_user_and_token(["chat"], token_expires_in=timedelta(minutes=minutes))
-    after = time.time()
+    (user, token), before, after = timed(client.create_user_and_token, ["chat"], token_expires_in=timedelta(minutes=minutes))
     assert_token(user, token, ["chat"], minutes, before, after)
 
 
@@ -119,17 +112,13 @@ def test_create_user_and_token_invalid_expiry(client, minutes):
 @pytest.mark.parametrize("minutes", [60, 1440])
 def test_get_token_custom_expiry(client, minutes):
     user = client.create_user()
-    before = time.time()
-    token = client.get_token(user, ["chat", "voip"], token_expires_in=timedelta(minutes=minutes))
-    after = time.time()
+    token, before, after = timed(client.get_token, user, ["chat", "voip"], token_expires_in=timedelta(minutes=minutes))
     assert_token(user, token, ["chat", "voip"], minutes, before, after)
 
 
 def test_get_token_default_expiry(client):
     user = client.create_user()
-    before = time.time()
-    token = client.get_token(user, ["voip"])
-    after = time.time()
+    token, before, after = timed(client.get_token, user, ["voip"])
     assert_token(user, token, ["voip"], 1440, before, after)
 
 
@@ -155,9 +144,7 @@ def test_get_token_empty_scopes(client):
 def test_revoke_then_get_token(client):
     user, _ = client.create_user_and_token(["chat"])
     assert client.revoke_tokens(user) is None
-    before = time.time()
-    token = client.get_token(user, ["chat"])
-    after = time.time()
+    token, before, after = timed(client.get_token, user, ["chat"])
     assert_token(user, token, ["chat"], 1440, before, after)
 
 
@@ -205,14 +192,10 @@ def test_sdk_api_versions_are_the_known_set():
 @pytest.mark.parametrize("api_version", API_VERSIONS)
 def test_api_version(api_version):
     client = CommunicationIdentityClient.from_connection_string(env("ACS_CONNECTION_STRING"), api_version=api_version)
-    before = time.time()
-    user, token = client.create_user_and_token(["chat", "voip"])
-    after = time.time()
+    (user, token), before, after = timed(client.create_user_and_token, ["chat", "voip"])
     assert_user(user)
     assert_token(user, token, ["chat", "voip"], 1440, before, after)
-    before = time.time()
-    token = client.get_token(user, ["voip"])
-    after = time.time()
+    token, before, after = timed(client.get_token, user, ["voip"])
     assert_token(user, token, ["voip"], 1440, before, after)
     client.revoke_tokens(user)
     client.delete_user(user)
@@ -223,9 +206,7 @@ def test_api_version(api_version):
 @pytest.mark.parametrize("api_version", ["2022-10-01", "2023-10-01"])
 def test_api_version_custom_expiry(api_version):
     client = CommunicationIdentityClient.from_connection_string(env("ACS_CONNECTION_STRING"), api_version=api_version)
-    before = time.time()
-    user, token = client.create_user_and_token(["chat"], token_expires_in=timedelta(minutes=60))
-    after = time.time()
+    (user, token), before, after = timed(client.create_user_and_token, ["chat"], token_expires_in=timedelta(minutes=60))
     assert_token(user, token, ["chat"], 60, before, after)
 
 
@@ -240,14 +221,10 @@ def test_async_client():
             user = await client.create_user()
             assert_user(user)
 
-            before = time.time()
-            user2, token = await client.create_user_and_token(["chat", "voip"], token_expires_in=timedelta(minutes=60))
-            after = time.time()
+            (user2, token), before, after = await timed_async(client.create_user_and_token, ["chat", "voip"], token_expires_in=timedelta(minutes=60))
             assert_token(user2, token, ["chat", "voip"], 60, before, after)
 
-            before = time.time()
-            token = await client.get_token(user, ["voip.join"], token_expires_in=timedelta(minutes=1440))
-            after = time.time()
+            token, before, after = await timed_async(client.get_token, user, ["voip.join"], token_expires_in=timedelta(minutes=1440))
             assert_token(user, token, ["voip.join"], 1440, before, after)
 
             with pytest.raises(HttpResponseError) as excinfo:

@@ -6,9 +6,10 @@
 use super::*;
 use crate::models::CommunicationUserDetail;
 use acs_common::clock::{Clock as _, SystemClock};
+use acs_identity_testkit::issuer::IssuerCredential;
+use acs_identity_testkit::{uuid_like, TestIssuer};
 use async_trait::async_trait;
 use azure_core::{
-    credentials::{AccessToken, Secret, TokenRequestOptions},
     error::ErrorResponse,
     http::{
         headers::{HeaderName, Headers},
@@ -56,6 +57,14 @@ impl FakeHttpClient {
 
     fn replying(status: u16, body: &'static str) -> Arc<Self> {
         Self::new(move |_, _| Ok(response(status, body)))
+    }
+
+    /// Answers the first request with `first` and every later one with `then`.
+    fn replying_first(first: (u16, &'static str), then: (u16, &'static str)) -> Arc<Self> {
+        Self::new(move |attempt, _| {
+            let (status, body) = if attempt == 0 { first } else { then };
+            Ok(response(status, body))
+        })
     }
 
     fn requests(&self) -> Vec<Request> {
@@ -187,6 +196,17 @@ fn assert_target(request: &Request, method: Method, path: &str, api_version: &st
     assert_eq!(header(request, "accept"), Some("application/json"));
 }
 
+/// The one request `fake` got, after checking it is `method` to `path` with the default
+/// api-version, has no body and is signed.
+#[track_caller]
+fn only_signed_request_without_body(fake: &FakeHttpClient, method: Method, path: &str) -> Request {
+    let request = fake.only_request();
+    assert_target(&request, method, path, DEFAULT_API_VERSION);
+    assert!(body(&request).is_empty());
+    assert_signed(&request);
+    request
+}
+
 #[track_caller]
 fn assert_http_error(error: &Error, expected_status: u16, expected_code: Option<&str>) {
     match error.kind() {
@@ -270,15 +290,9 @@ async fn create_user_and_token_is_one_request_with_scopes_and_expiry() {
         expires_in: Some(Duration::minutes(60)),
         ..Default::default()
     };
-    let result = client(&fake)
-        .create_user_and_token(
-            &[CommunicationTokenScope::Chat, CommunicationTokenScope::VoIP],
-            Some(options),
-        )
-        .await
-        .unwrap()
-        .into_model()
-        .unwrap();
+    let scopes = [CommunicationTokenScope::Chat, CommunicationTokenScope::VoIP];
+    let result = client(&fake).create_user_and_token(&scopes, Some(options)).await.unwrap();
+    let result = result.into_model().unwrap();
     assert_eq!(result.user.id, "8:acs:r_u");
     assert_eq!(result.access_token.token.secret(), JWT);
     assert_eq!(
@@ -349,16 +363,9 @@ async fn get_token_encodes_id_in_path_and_sends_scopes_and_expiry() {
         expires_in: Some(Duration::hours(24)),
         ..Default::default()
     };
-    let token = client(&fake)
-        .get_token(
-            &user(),
-            &[CommunicationTokenScope::ChatJoin, CommunicationTokenScope::VoIPJoin],
-            Some(options),
-        )
-        .await
-        .unwrap()
-        .into_model()
-        .unwrap();
+    let scopes = [CommunicationTokenScope::ChatJoin, CommunicationTokenScope::VoIPJoin];
+    let token = client(&fake).get_token(&user(), &scopes, Some(options)).await.unwrap();
+    let token = token.into_model().unwrap();
     assert_eq!(token.token.secret(), JWT);
     assert_eq!(
         token.expires_on,
@@ -366,12 +373,8 @@ async fn get_token_encodes_id_in_path_and_sends_scopes_and_expiry() {
     );
 
     let request = fake.only_request();
-    assert_target(
-        &request,
-        Method::Post,
-        &format!("/identities/{ENCODED_USER_ID}/:issueAccessToken"),
-        DEFAULT_API_VERSION,
-    );
+    let path = format!("/identities/{ENCODED_USER_ID}/:issueAccessToken");
+    assert_target(&request, Method::Post, &path, DEFAULT_API_VERSION);
     assert_eq!(
         body_str(&request),
         r#"{"scopes":["chat.join","voip.join"],"expiresInMinutes":1440}"#
@@ -464,20 +467,13 @@ async fn revoke_tokens_posts_without_body() {
     let response = client(&fake).revoke_tokens(&user(), None).await.unwrap();
     assert_eq!(response.status(), StatusCode::NoContent);
 
-    let request = fake.only_request();
-    assert_target(
-        &request,
-        Method::Post,
-        &format!("/identities/{ENCODED_USER_ID}/:revokeAccessTokens"),
-        DEFAULT_API_VERSION,
-    );
-    assert!(body(&request).is_empty());
+    let path = format!("/identities/{ENCODED_USER_ID}/:revokeAccessTokens");
+    let request = only_signed_request_without_body(&fake, Method::Post, &path);
     assert_eq!(header(&request, "content-type"), None);
     assert_eq!(
         header(&request, "x-ms-content-sha256"),
         Some("47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=")
     );
-    assert_signed(&request);
 }
 
 #[tokio::test]
@@ -486,15 +482,8 @@ async fn delete_user_sends_delete_with_encoded_id() {
     let response = client(&fake).delete_user(&user(), None).await.unwrap();
     assert_eq!(response.status(), StatusCode::NoContent);
 
-    let request = fake.only_request();
-    assert_target(
-        &request,
-        Method::Delete,
-        &format!("/identities/{ENCODED_USER_ID}"),
-        DEFAULT_API_VERSION,
-    );
-    assert!(body(&request).is_empty());
-    assert_signed(&request);
+    let path = format!("/identities/{ENCODED_USER_ID}");
+    only_signed_request_without_body(&fake, Method::Delete, &path);
 }
 
 #[tokio::test]
@@ -583,12 +572,8 @@ async fn get_user_detail_on_preview() {
     );
 
     let request = fake.only_request();
-    assert_target(
-        &request,
-        Method::Get,
-        &format!("/identities/{ENCODED_USER_ID}"),
-        "2025-03-02-preview",
-    );
+    let path = format!("/identities/{ENCODED_USER_ID}");
+    assert_target(&request, Method::Get, &path, "2025-03-02-preview");
     assert!(body(&request).is_empty());
     assert_signed(&request);
 }
@@ -779,39 +764,26 @@ fn default_options_use_the_latest_stable_api_version() {
     assert_eq!(client.endpoint().as_str(), ENDPOINT);
 }
 
-#[derive(Debug, Default)]
-struct FakeEntraCredential {
-    scopes: Mutex<Vec<String>>,
-}
-
-#[async_trait]
-impl TokenCredential for FakeEntraCredential {
-    async fn get_token(
-        &self,
-        scopes: &[&str],
-        _: Option<TokenRequestOptions<'_>>,
-    ) -> azure_core::Result<AccessToken> {
-        self.scopes.lock().unwrap().extend(scopes.iter().map(|s| (*s).to_owned()));
-        Ok(AccessToken::new(
-            Secret::new("entra-access-token"),
-            SystemClock.now() + Duration::hours(1),
-        ))
-    }
+/// An Entra credential of a user of a fresh local issuer.
+async fn entra_credential() -> Arc<IssuerCredential> {
+    let issuer = Arc::new(TestIssuer::start().await);
+    IssuerCredential::new(&issuer, &uuid_like(), &uuid_like())
 }
 
 #[tokio::test]
 async fn entra_credential_sends_bearer_token_for_communication_scope() {
     let fake = FakeHttpClient::replying(201, r#"{"identity":{"id":"8:acs:r_u"}}"#);
-    let credential = Arc::new(FakeEntraCredential::default());
+    let credential = entra_credential().await;
     let client =
         CommunicationIdentityClient::new(ENDPOINT, credential.clone(), Some(options_with(&fake)))
             .unwrap();
     client.create_user(None).await.unwrap();
 
     let request = fake.only_request();
-    assert_eq!(header(&request, "authorization"), Some("Bearer entra-access-token"));
+    let bearer = format!("Bearer {}", credential.last_token().expect("a token was asked for"));
+    assert_eq!(header(&request, "authorization"), Some(bearer.as_str()));
     assert_eq!(header(&request, "x-ms-content-sha256"), None, "no HMAC headers with Entra");
-    assert_eq!(*credential.scopes.lock().unwrap(), ["https://communication.azure.com//.default"]);
+    assert_eq!(credential.scopes(), ["https://communication.azure.com//.default"]);
 }
 
 #[tokio::test]
@@ -819,7 +791,7 @@ async fn entra_credential_refuses_plain_http() {
     let fake = FakeHttpClient::replying(201, r#"{"identity":{"id":"8:acs:r_u"}}"#);
     let client = CommunicationIdentityClient::new(
         "http://localhost:8080",
-        Arc::new(FakeEntraCredential::default()),
+        entra_credential().await,
         Some(options_with(&fake)),
     )
     .unwrap();
@@ -1008,15 +980,8 @@ async fn teams_extension_assignment_requests_are_signed_puts_gets_and_deletes() 
 #[tokio::test]
 async fn entra_assignment_patch_is_a_signed_merge_patch() {
     use crate::models::{EntraAssignmentChanges, EntraAssignmentRequest, EntraPrincipalType};
-    let fake = FakeHttpClient::new(|attempt, _| {
-        Ok(match attempt {
-            0 => response(
-                200,
-                r#"{"value":[{"objectId":"66666666-7777-8888-9999-000000000000","tenantId":"11111111-2222-3333-4444-555555555555","principalType":"group","clientIds":["aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"]}]}"#,
-            ),
-            _ => response(204, ""),
-        })
-    });
+    let first = r#"{"value":[{"objectId":"66666666-7777-8888-9999-000000000000","tenantId":"11111111-2222-3333-4444-555555555555","principalType":"group","clientIds":["aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"]}]}"#;
+    let fake = FakeHttpClient::replying_first((200, first), (204, ""));
     let client = preview_client(&fake);
     let changes = EntraAssignmentChanges::from([
         (
@@ -1055,18 +1020,10 @@ async fn entra_assignment_patch_is_a_signed_merge_patch() {
 #[tokio::test]
 async fn entra_assignment_pages_follow_next_link_on_the_clients_endpoint() {
     use futures::TryStreamExt as _;
-    let fake = FakeHttpClient::new(|attempt, _| {
-        Ok(match attempt {
-            0 => response(
-                200,
-                r#"{"value":[{"objectId":"a","tenantId":"t","principalType":"user","clientIds":["c"]}],"nextLink":"https://elsewhere.example/access/entra/assignments?api-version=2025-03-02-preview&maxpagesize=1&continuationToken=a"}"#,
-            ),
-            _ => response(
-                200,
-                r#"{"value":[{"objectId":"b","tenantId":"t","principalType":"tenant","clientIds":["c"]}]}"#,
-            ),
-        })
-    });
+    let first = r#"{"value":[{"objectId":"a","tenantId":"t","principalType":"user","clientIds":["c"]}],"nextLink":"https://elsewhere.example/access/entra/assignments?api-version=2025-03-02-preview&maxpagesize=1&continuationToken=a"}"#;
+    let then =
+        r#"{"value":[{"objectId":"b","tenantId":"t","principalType":"tenant","clientIds":["c"]}]}"#;
+    let fake = FakeHttpClient::replying_first((200, first), (200, then));
     let client = preview_client(&fake);
     let options = crate::models::CommunicationIdentityClientListEntraAssignmentsOptions {
         max_page_size: Some(1),

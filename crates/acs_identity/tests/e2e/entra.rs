@@ -10,72 +10,17 @@ use acs_identity::models::{
     EntraAssignmentRequest, EntraPrincipalType, TeamsExtensionAssignmentRequest,
     TeamsExtensionPrincipalType,
 };
-use acs_identity_testkit::issuer::TEAMS_AUDIENCE;
+use acs_identity_testkit::issuer::{IssuerCredential, TEAMS_AUDIENCE};
 use acs_identity_testkit::{uuid_like, TestIssuer};
-use async_trait::async_trait;
-use azure_core::credentials::{AccessToken, Secret, TokenCredential, TokenRequestOptions};
 use futures::TryStreamExt as _;
-use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 const TEAMS_EXTENSION_SCOPE: &str =
     "https://auth.msft.communication.azure.com/TeamsExtension.ManageCalls";
 
-/// An Entra credential of one user: mints the issuer's tokens for the requested scope, with the
-/// audience and `scp` Entra would put in them.
-struct IssuerCredential {
-    issuer: Arc<TestIssuer>,
-    object_id: String,
-    app_id: String,
-    calls: AtomicUsize,
-}
-
-impl fmt::Debug for IssuerCredential {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IssuerCredential").field("object_id", &self.object_id).finish()
-    }
-}
-
-impl IssuerCredential {
-    fn new(issuer: &Arc<TestIssuer>, object_id: &str, app_id: &str) -> Arc<Self> {
-        Arc::new(Self {
-            issuer: issuer.clone(),
-            object_id: object_id.to_owned(),
-            app_id: app_id.to_owned(),
-            calls: AtomicUsize::new(0),
-        })
-    }
-}
-
-#[async_trait]
-impl TokenCredential for IssuerCredential {
-    async fn get_token(
-        &self,
-        scopes: &[&str],
-        _: Option<TokenRequestOptions<'_>>,
-    ) -> azure_core::Result<AccessToken> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        // `https://resource/path/.default` → aud `https://resource/path`, no scp;
-        // `https://resource/Name` → aud `https://resource`, scp `Name`.
-        let (resource, name) = scopes[0].rsplit_once('/').expect("a scope URI");
-        let (aud, scp) = if name == ".default" {
-            (resource.trim_end_matches('/'), "")
-        } else {
-            (resource, name)
-        };
-        let claims = self.issuer.claims(aud, &self.object_id, &self.app_id, scp);
-        Ok(AccessToken::new(
-            Secret::new(self.issuer.mint(&claims)),
-            SystemClock.now() + Duration::hours(1),
-        ))
-    }
-}
-
 /// The service trusting a fresh issuer, and that issuer.
 async fn trusting_server() -> (TestServer, Arc<TestIssuer>) {
-    let issuer = Arc::new(TestIssuer::start().await);
-    let server = TestServer::start_trusting(&issuer).await;
-    (server, issuer)
+    let (server, issuer) = TestServer::start_with_trusted_issuer().await;
+    (server, Arc::new(issuer))
 }
 
 /// A credential exchanging `entra`'s tokens for `scope` at the service, over HTTPS.
@@ -102,16 +47,16 @@ async fn entra_token_credential_runs_the_lifecycle_over_https_only() {
     .unwrap();
 
     run_lifecycle(&server, &client).await;
-    assert!(entra.calls.load(Ordering::SeqCst) >= 1, "the credential was asked for tokens");
+    assert!(entra.calls() >= 1, "the credential was asked for tokens");
 
     // azure_core's bearer policy never sends a token over plain HTTP (the service would refuse
     // it too): the call fails in the client.
     let plain =
         CommunicationIdentityClient::new(&server.http_endpoint(), entra.clone(), None).unwrap();
-    let calls = entra.calls.load(Ordering::SeqCst);
+    let calls = entra.calls();
     let error = plain.create_user(None).await.unwrap_err();
     assert!(!matches!(error.kind(), ErrorKind::HttpResponse { .. }), "{error:?}");
-    assert_eq!(entra.calls.load(Ordering::SeqCst), calls, "no token was requested");
+    assert_eq!(entra.calls(), calls, "no token was requested");
 
     // A token of an issuer the service does not trust is refused.
     let stranger = Arc::new(TestIssuer::start().await);
@@ -130,7 +75,7 @@ async fn teams_user_exchange_returns_a_token_for_the_teams_user() {
     let (server, issuer) = trusting_server().await;
     let client = https_client(&server);
     let (oid, app) = (uuid_like(), uuid_like());
-    let teams_token = issuer.mint(&issuer.claims(TEAMS_AUDIENCE, &oid, &app, "Teams.ManageCalls"));
+    let teams_token = issuer.teams_token(&oid, &app, "Teams.ManageCalls");
 
     let parameters = GetTokenForTeamsUserOptions::new(teams_token.clone(), &app, &oid);
     let token =

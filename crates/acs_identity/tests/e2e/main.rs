@@ -9,11 +9,12 @@ use std::sync::Arc;
 
 use acs_identity::acs_common::connection_string::ConnectionString;
 use acs_identity::acs_common::transport::{Http1Transport, Http1TransportOptions};
-use acs_identity::clients::SUPPORTED_API_VERSIONS;
+use acs_identity::clients::{DEFAULT_API_VERSION, SUPPORTED_API_VERSIONS};
 use acs_identity::models::{
     CommunicationIdentityClientCreateUserAndTokenOptions,
     CommunicationIdentityClientCreateUserOptions, CommunicationIdentityClientGetTokenOptions,
-    CommunicationTokenScope, GetTokenForTeamsUserOptions,
+    CommunicationTokenScope, CommunicationUserDetail, CommunicationUserIdentifierAndToken,
+    GetTokenForTeamsUserOptions,
 };
 use acs_identity::{
     CommunicationIdentityClient, CommunicationIdentityClientOptions, CommunicationKeyCredential,
@@ -91,7 +92,14 @@ fn https_client_with(server: &TestServer, api_version: &str) -> CommunicationIde
 }
 
 fn https_client(server: &TestServer) -> CommunicationIdentityClient {
-    https_client_with(server, acs_identity::clients::DEFAULT_API_VERSION)
+    https_client_with(server, DEFAULT_API_VERSION)
+}
+
+/// A fresh service, and a client of it over HTTPS with `api_version`.
+async fn serve_https(api_version: &str) -> (TestServer, CommunicationIdentityClient) {
+    let server = TestServer::start().await;
+    let client = https_client_with(&server, api_version);
+    (server, client)
 }
 
 /// The primary access key, from the connection string.
@@ -140,6 +148,49 @@ fn minutes(n: i64) -> Option<CommunicationIdentityClientGetTokenOptions<'static>
     })
 }
 
+/// Creates a user; panics when that fails.
+async fn new_user(client: &CommunicationIdentityClient) -> CommunicationUserIdentifier {
+    client.create_user(None).await.unwrap().into_model().unwrap()
+}
+
+/// Issuing a `chat` token to `user` and revoking its tokens both fail with `status` and its
+/// ACS error code (`IdentityNotOwned` for 401, `IdentityNotFound` for 404); the issue error
+/// says `message`.
+async fn assert_issue_and_revoke_refused(
+    client: &CommunicationIdentityClient,
+    user: &CommunicationUserIdentifier,
+    status: StatusCode,
+    message: &str,
+) {
+    let code = match status {
+        StatusCode::Unauthorized => "IdentityNotOwned",
+        StatusCode::NotFound => "IdentityNotFound",
+        other => panic!("no identity error has status {other}"),
+    };
+    let issue = client.get_token(user, &[CommunicationTokenScope::Chat], None).await.unwrap_err();
+    assert_http_error(&issue, status, code);
+    assert_eq!(issue.to_string(), message);
+    let revoke = client.revoke_tokens(user, None).await.unwrap_err();
+    assert_http_error(&revoke, status, code);
+}
+
+/// Reads a user's details; panics when that fails.
+async fn user_detail(
+    client: &CommunicationIdentityClient,
+    user: &CommunicationUserIdentifier,
+) -> CommunicationUserDetail {
+    client.get_user_detail(user, None).await.unwrap().into_model().unwrap()
+}
+
+/// Creates a user with a token for `scope`; panics when that fails.
+async fn new_user_with_token(
+    client: &CommunicationIdentityClient,
+    scope: CommunicationTokenScope,
+    options: Option<CommunicationIdentityClientCreateUserAndTokenOptions<'_>>,
+) -> CommunicationUserIdentifierAndToken {
+    client.create_user_and_token(&[scope], options).await.unwrap().into_model().unwrap()
+}
+
 // ---- create ---------------------------------------------------------------------------------
 
 #[tokio::test]
@@ -163,8 +214,7 @@ async fn create_user_over_https_and_plain_http_and_with_the_reqwest_transport() 
 
 #[tokio::test]
 async fn create_user_and_token_with_each_scope() {
-    let server = TestServer::start().await;
-    let client = https_client(&server);
+    let (server, client) = serve_https(DEFAULT_API_VERSION).await;
     for scope in ALL_SCOPES {
         let result = client
             .create_user_and_token(std::slice::from_ref(&scope), None)
@@ -192,18 +242,12 @@ async fn create_user_and_token_with_each_scope() {
 
 #[tokio::test]
 async fn create_user_and_token_with_custom_expiry() {
-    let server = TestServer::start().await;
-    let client = https_client(&server);
+    let (_server, client) = serve_https(DEFAULT_API_VERSION).await;
     let options = CommunicationIdentityClientCreateUserAndTokenOptions {
         expires_in: Some(Duration::minutes(90)),
         ..Default::default()
     };
-    let result = client
-        .create_user_and_token(&[CommunicationTokenScope::VoIP], Some(options))
-        .await
-        .unwrap()
-        .into_model()
-        .unwrap();
+    let result = new_user_with_token(&client, CommunicationTokenScope::VoIP, Some(options)).await;
     assert_expires_in(result.access_token.expires_on, Duration::minutes(90));
     let claims = jwt_payload(result.access_token.token.secret());
     assert_eq!(
@@ -217,9 +261,8 @@ async fn create_user_and_token_with_custom_expiry() {
 
 #[tokio::test]
 async fn get_token_with_60_and_1440_minutes_and_the_default() {
-    let server = TestServer::start().await;
-    let client = https_client(&server);
-    let user = client.create_user(None).await.unwrap().into_model().unwrap();
+    let (server, client) = serve_https(DEFAULT_API_VERSION).await;
+    let user = new_user(&client).await;
     for (options, lifetime) in [
         (minutes(60), Duration::minutes(60)),
         (minutes(1440), Duration::minutes(1440)),
@@ -238,9 +281,8 @@ async fn get_token_with_60_and_1440_minutes_and_the_default() {
 
 #[tokio::test]
 async fn client_rejects_59_and_1441_minutes_before_sending() {
-    let server = TestServer::start().await;
-    let client = https_client_with(&server, PREVIEW);
-    let user = client.create_user(None).await.unwrap().into_model().unwrap();
+    let (_server, client) = serve_https(PREVIEW).await;
+    let user = new_user(&client).await;
     for n in [59, 1441] {
         let error = client
             .get_token(&user, &[CommunicationTokenScope::Chat], minutes(n))
@@ -259,15 +301,13 @@ async fn client_rejects_59_and_1441_minutes_before_sending() {
         assert!(matches!(error.kind(), ErrorKind::Other), "{error:?}");
     }
     // Nothing reached the service: the user never got a token.
-    let detail = client.get_user_detail(&user, None).await.unwrap().into_model().unwrap();
-    assert_eq!(detail.last_token_issued_at, None);
+    assert_eq!(user_detail(&client, &user).await.last_token_issued_at, None);
 }
 
 #[tokio::test]
 async fn service_answers_400_for_empty_scopes() {
-    let server = TestServer::start().await;
-    let client = https_client(&server);
-    let user = client.create_user(None).await.unwrap().into_model().unwrap();
+    let (_server, client) = serve_https(DEFAULT_API_VERSION).await;
+    let user = new_user(&client).await;
     let error = client.get_token(&user, &[], None).await.unwrap_err();
     assert_http_error(&error, StatusCode::BadRequest, "ValidationError");
     assert_eq!(error.to_string(), "Invalid scopes - Scopes field is required.");
@@ -276,17 +316,12 @@ async fn service_answers_400_for_empty_scopes() {
 
 #[tokio::test]
 async fn foreign_and_unknown_ids_are_401_identity_not_owned() {
-    let server = TestServer::start().await;
-    let client = https_client(&server);
+    let (server, client) = serve_https(DEFAULT_API_VERSION).await;
     let unknown = format!("8:acs:{}_00000000-0000-0000-0000-00000000abcd", server.resource_id());
     for id in [FOREIGN_ID, unknown.as_str(), "not-an-acs-id"] {
         let user = CommunicationUserIdentifier::new(id);
-        let error =
-            client.get_token(&user, &[CommunicationTokenScope::Chat], None).await.unwrap_err();
-        assert_http_error(&error, StatusCode::Unauthorized, "IdentityNotOwned");
-        assert_eq!(error.to_string(), "Provided identity doesn't belong to the resource.");
-        let error = client.revoke_tokens(&user, None).await.unwrap_err();
-        assert_http_error(&error, StatusCode::Unauthorized, "IdentityNotOwned");
+        let message = "Provided identity doesn't belong to the resource.";
+        assert_issue_and_revoke_refused(&client, &user, StatusCode::Unauthorized, message).await;
         let error = client.delete_user(&user, None).await.unwrap_err();
         assert_http_error(&error, StatusCode::Unauthorized, "IdentityNotOwned");
     }
@@ -296,14 +331,8 @@ async fn foreign_and_unknown_ids_are_401_identity_not_owned() {
 
 #[tokio::test]
 async fn revoke_invalidates_earlier_tokens_only() {
-    let server = TestServer::start().await;
-    let client = https_client(&server);
-    let first = client
-        .create_user_and_token(&[CommunicationTokenScope::Chat], None)
-        .await
-        .unwrap()
-        .into_model()
-        .unwrap();
+    let (server, client) = serve_https(DEFAULT_API_VERSION).await;
+    let first = new_user_with_token(&client, CommunicationTokenScope::Chat, None).await;
     let user = first.user;
     let second =
         client.get_token(&user, &[CommunicationTokenScope::VoIP], None).await.unwrap().into_model();
@@ -322,23 +351,14 @@ async fn revoke_invalidates_earlier_tokens_only() {
 
 #[tokio::test]
 async fn deleted_user_is_404_identity_not_found() {
-    let server = TestServer::start().await;
-    let client = https_client_with(&server, PREVIEW);
-    let created = client
-        .create_user_and_token(&[CommunicationTokenScope::Chat], None)
-        .await
-        .unwrap()
-        .into_model()
-        .unwrap();
+    let (server, client) = serve_https(PREVIEW).await;
+    let created = new_user_with_token(&client, CommunicationTokenScope::Chat, None).await;
     let user = created.user;
     let response = client.delete_user(&user, None).await.unwrap();
     assert_eq!(response.status(), StatusCode::NoContent);
 
-    let error = client.get_token(&user, &[CommunicationTokenScope::Chat], None).await.unwrap_err();
-    assert_http_error(&error, StatusCode::NotFound, "IdentityNotFound");
-    assert_eq!(error.to_string(), "The identity has been deleted.");
-    let error = client.revoke_tokens(&user, None).await.unwrap_err();
-    assert_http_error(&error, StatusCode::NotFound, "IdentityNotFound");
+    let message = "The identity has been deleted.";
+    assert_issue_and_revoke_refused(&client, &user, StatusCode::NotFound, message).await;
     let error = client.get_user_detail(&user, None).await.unwrap_err();
     assert_http_error(&error, StatusCode::NotFound, "IdentityNotFound");
     // Deleting again is idempotent.
@@ -352,8 +372,7 @@ async fn deleted_user_is_404_identity_not_found() {
 
 #[tokio::test]
 async fn custom_id_returns_the_same_user_and_user_detail_reads_it() {
-    let server = TestServer::start().await;
-    let client = https_client_with(&server, PREVIEW);
+    let (_server, client) = serve_https(PREVIEW).await;
     let with_custom_id = |id: &str| CommunicationIdentityClientCreateUserOptions {
         custom_id: Some(id.to_owned()),
         ..Default::default()
@@ -380,28 +399,22 @@ async fn custom_id_returns_the_same_user_and_user_detail_reads_it() {
         ..Default::default()
     };
     let before = SystemClock.now() - Duration::seconds(2);
-    let with_token = client
-        .create_user_and_token(&[CommunicationTokenScope::Chat], Some(options))
-        .await
-        .unwrap()
-        .into_model()
-        .unwrap();
+    let with_token =
+        new_user_with_token(&client, CommunicationTokenScope::Chat, Some(options)).await;
     assert_eq!(with_token.user, alice);
-    let detail = client.get_user_detail(&alice, None).await.unwrap().into_model().unwrap();
+    let detail = user_detail(&client, &alice).await;
     let issued_at = detail.last_token_issued_at.expect("a token was issued");
     assert!(issued_at >= before && issued_at <= SystemClock.now(), "{issued_at}");
 
     // A plain user has no custom id.
-    let plain = client.create_user(None).await.unwrap().into_model().unwrap();
-    let detail = client.get_user_detail(&plain, None).await.unwrap().into_model().unwrap();
-    assert_eq!(detail.custom_id, None);
+    let plain = new_user(&client).await;
+    assert_eq!(user_detail(&client, &plain).await.custom_id, None);
 }
 
 #[tokio::test]
 async fn user_detail_and_custom_id_need_the_preview_version() {
-    let server = TestServer::start().await;
-    let client = https_client(&server);
-    let user = client.create_user(None).await.unwrap().into_model().unwrap();
+    let (_server, client) = serve_https(DEFAULT_API_VERSION).await;
+    let user = new_user(&client).await;
     let error = client.get_user_detail(&user, None).await.unwrap_err();
     assert!(error.to_string().contains(PREVIEW), "{error}");
     let options = CommunicationIdentityClientCreateUserOptions {
@@ -437,7 +450,7 @@ async fn every_supported_api_version_creates_users_and_tokens() {
         client.delete_user(&result.user, None).await.unwrap();
 
         let custom_expiry = minutes(60);
-        let user = client.create_user(None).await.unwrap().into_model().unwrap();
+        let user = new_user(&client).await;
         let outcome =
             client.get_token(&user, &[CommunicationTokenScope::Chat], custom_expiry).await;
         if ["2021-03-07", "2022-06-01"].contains(&version) {
@@ -500,8 +513,7 @@ async fn wrong_key_is_401_denied() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_cloned_client_serves_20_tasks() {
-    let server = TestServer::start().await;
-    let client = https_client(&server);
+    let (server, client) = serve_https(DEFAULT_API_VERSION).await;
     let tasks: Vec<_> = (0..20)
         .map(|_| {
             let client = client.clone();
@@ -534,12 +546,7 @@ async fn debug_output_shows_no_key_or_token() {
     let key = primary_key(&server);
     let client = https_client(&server);
     let credential = CommunicationKeyCredential::new(key.clone()).unwrap();
-    let created = client
-        .create_user_and_token(&[CommunicationTokenScope::Chat], None)
-        .await
-        .unwrap()
-        .into_model()
-        .unwrap();
+    let created = new_user_with_token(&client, CommunicationTokenScope::Chat, None).await;
     let token = client
         .get_token(&created.user, &[CommunicationTokenScope::Chat], None)
         .await
@@ -572,8 +579,7 @@ async fn debug_output_shows_no_key_or_token() {
 
 #[tokio::test]
 async fn teams_user_exchange_surfaces_the_services_rejection() {
-    let server = TestServer::start().await;
-    let client = https_client(&server);
+    let (server, client) = serve_https(DEFAULT_API_VERSION).await;
     // The service trusts no Entra issuer here, so any Teams user token is refused.
     let parameters = GetTokenForTeamsUserOptions::new("eyJ.entra.token", "app-id", "object-id");
     let error = client.get_token_for_teams_user(&parameters, None).await.unwrap_err();
@@ -641,7 +647,7 @@ async fn the_client_waits_out_429_and_retries_by_itself() {
     // Two tokens per second: five tokens need three windows, so at least one second.
     let server = TestServer::start_throttled(ThrottleClass::IssueAccessToken, 2, 1).await;
     let client = https_client(&server);
-    let user = client.create_user(None).await.unwrap().into_model().unwrap();
+    let user = new_user(&client).await;
     let started = std::time::Instant::now();
     for _ in 0..5 {
         let token = client.get_token(&user, &[CommunicationTokenScope::Chat], None).await.unwrap();
@@ -672,12 +678,7 @@ async fn the_client_waits_out_429_and_retries_by_itself() {
 
 /// Creates a user with a token, issues a 2 h token, revokes, deletes, and checks each step.
 async fn run_lifecycle(server: &TestServer, client: &CommunicationIdentityClient) {
-    let created = client
-        .create_user_and_token(&[CommunicationTokenScope::Chat], None)
-        .await
-        .unwrap()
-        .into_model()
-        .unwrap();
+    let created = new_user_with_token(client, CommunicationTokenScope::Chat, None).await;
     let token = client
         .get_token(&created.user, &[CommunicationTokenScope::VoIP], minutes(120))
         .await

@@ -1,18 +1,16 @@
 //! `list_users`: the service's identity list (an acs-identity extension), paged.
 
 use acs_identity::models::{CommunicationIdentityClientListUsersOptions, ListedUserState};
-use acs_identity_testkit::TestServer;
 use futures::TryStreamExt;
 
-use super::{http_client, https_client, pages};
+use super::{http_client, https_client, new_user, pages, serve_https, DEFAULT_API_VERSION};
 
 #[tokio::test]
 async fn list_users_pages_newest_first_over_https_and_plain_http() {
-    let server = TestServer::start().await;
-    let client = https_client(&server);
+    let (server, client) = serve_https(DEFAULT_API_VERSION).await;
     let mut made = Vec::new();
     for _ in 0..5 {
-        made.push(client.create_user(None).await.unwrap().into_model().unwrap());
+        made.push(new_user(&client).await);
     }
     client.revoke_tokens(&made[0], None).await.unwrap();
     client.delete_user(&made[1], None).await.unwrap();

@@ -30,7 +30,7 @@ use crate::auth::{bearer_token, read_body, with_principal, Principal};
 use crate::error::ApiError;
 use crate::operation::Operation;
 use crate::routes::json;
-use crate::routes::paging::{link_origin, page_size, query_param, Page};
+use crate::routes::paging::{link_origin, next_link, page_request, Page};
 use crate::transport::Transport;
 use crate::AppState;
 
@@ -378,20 +378,13 @@ pub(super) async fn list_entra_assignments(
     headers: HeaderMap,
     transport: Option<Extension<Transport>>,
 ) -> Result<Response, ApiError> {
-    let size = page_size(&uri)?;
-    let after = match query_param(&uri, "continuationToken") {
-        Some(t) => Some(guid(t, "continuationToken")?),
-        None => None,
-    };
+    let (size, after) = page_request(&uri, |t| guid(t, "continuationToken"))?;
     let mut items = state.store().list_entra_assignments(after.as_deref(), size + 1).await?;
-    let next_link = if items.len() > size as usize {
-        items.truncate(size as usize);
-        let last = items.last().map(|a| a.object_id.clone()).unwrap_or_default();
+    let next_link = next_link(&mut items, size, |last| {
         let origin = link_origin(&headers, transport);
-        Some(format!("{origin}/access/entra/assignments?api-version={version}&maxpagesize={size}&continuationToken={last}"))
-    } else {
-        None
-    };
+        let last = &last.object_id;
+        format!("{origin}/access/entra/assignments?api-version={version}&maxpagesize={size}&continuationToken={last}")
+    });
     json(
         StatusCode::OK,
         &Page { value: items.into_iter().map(EntraAssignmentDto::from).collect(), next_link },

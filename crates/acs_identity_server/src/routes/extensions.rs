@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::error::ApiError;
 use crate::routes::json;
-use crate::routes::paging::{link_origin, page_size, query_param, Page};
+use crate::routes::paging::{link_origin, next_link, page_request, Page};
 use crate::transport::Transport;
 use crate::AppState;
 
@@ -33,6 +33,19 @@ struct ListedIdentity {
     generation: u64,
 }
 
+/// A `continuationToken` of the identity list: the hyphenated id of the last identity of the
+/// page before.
+fn identity_token(t: &str) -> Result<UserId, ApiError> {
+    let not_ours = || {
+        ApiError::validation(
+            "continuationToken is not one this service issued.",
+            "continuationToken",
+        )
+    };
+    let id = uuid::Uuid::parse_str(t).ok().filter(|_| t.len() == 36);
+    id.map(UserId::from_uuid).ok_or_else(not_ours)
+}
+
 /// `GET /identities?maxpagesize=N&continuationToken=T`: identities newest first, live and
 /// deleted, paged like ACS's assignment lists (`value`, `nextLink`).
 pub(super) async fn list_identities(
@@ -41,31 +54,13 @@ pub(super) async fn list_identities(
     headers: HeaderMap,
     transport: Option<Extension<Transport>>,
 ) -> Result<Response, ApiError> {
-    let size = page_size(&uri)?;
-    let before = match query_param(&uri, "continuationToken") {
-        None => None,
-        Some(t) => Some(
-            uuid::Uuid::parse_str(t)
-                .ok()
-                .filter(|_| t.len() == 36)
-                .map(UserId::from_uuid)
-                .ok_or_else(|| {
-                    ApiError::validation(
-                        "continuationToken is not one this service issued.",
-                        "continuationToken",
-                    )
-                })?,
-        ),
-    };
+    let (size, before) = page_request(&uri, identity_token)?;
     let mut records = state.store().list_identities(before, size + 1).await?;
-    let next_link = if records.len() > size as usize {
-        records.truncate(size as usize);
-        let last = records.last().map(|r| r.user.as_uuid().as_hyphenated().to_string());
+    let next_link = next_link(&mut records, size, |last| {
         let origin = link_origin(&headers, transport);
-        last.map(|last| format!("{origin}/identities?maxpagesize={size}&continuationToken={last}"))
-    } else {
-        None
-    };
+        let last = last.user.as_uuid().as_hyphenated().to_string();
+        format!("{origin}/identities?maxpagesize={size}&continuationToken={last}")
+    });
     let resource = state.resource();
     let value = records
         .into_iter()

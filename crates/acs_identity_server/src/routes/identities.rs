@@ -44,6 +44,18 @@ fn user_from_path(
     }
 }
 
+/// The user named by the path (as [`user_from_path`]), after counting the request against
+/// `operation`'s throttle.
+fn throttled_user(
+    state: &AppState,
+    path: Result<Path<String>, PathRejection>,
+    operation: Operation,
+) -> Result<UserId, ApiError> {
+    let user = user_from_path(state, path)?;
+    state.throttle(operation)?;
+    Ok(user)
+}
+
 /// Live identity, or the error ACS-style callers get: 401 unknown, 404 deleted. The
 /// record (from a store call begun after `ticket`) goes to the caches.
 fn live(
@@ -202,8 +214,7 @@ pub(super) async fn issue_token(
     let body = JsonObject::parse(&body, false)?;
     let scopes = Scopes::from_request(body.string_list("scopes", "Scopes")?.as_deref(), version)?;
     let lifetime = lifetime(&body, version)?;
-    let user = user_from_path(&state, path)?;
-    state.throttle(Operation::IssueAccessToken)?;
+    let user = throttled_user(&state, path, Operation::IssueAccessToken)?;
     let identity = match state.caches().identity(user) {
         Some(cached) => cached,
         None => {
@@ -226,8 +237,7 @@ pub(super) async fn revoke(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
-    let user = user_from_path(&state, path)?;
-    state.throttle(Operation::RevokeAccessTokens)?;
+    let user = throttled_user(&state, path, Operation::RevokeAccessTokens)?;
     let ticket = state.ticket(user);
     live(&state, ticket, state.store().revoke_tokens(user).await?, Observed::Write)?;
     Ok(StatusCode::NO_CONTENT)
@@ -238,8 +248,7 @@ pub(super) async fn delete(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
-    let user = user_from_path(&state, path)?;
-    state.throttle(Operation::DeleteIdentity)?;
+    let user = throttled_user(&state, path, Operation::DeleteIdentity)?;
     let now = state.clock().now();
     let ticket = state.ticket(user);
     match state.store().delete_identity(user, now).await? {

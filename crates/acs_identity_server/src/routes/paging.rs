@@ -21,7 +21,7 @@ pub(super) struct Page<T> {
 }
 
 /// The value of the query parameter `name` (case-insensitive), as sent.
-pub(super) fn query_param<'a>(uri: &'a Uri, name: &str) -> Option<&'a str> {
+fn query_param<'a>(uri: &'a Uri, name: &str) -> Option<&'a str> {
     uri.query()?.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         k.eq_ignore_ascii_case(name).then_some(v)
@@ -29,7 +29,7 @@ pub(super) fn query_param<'a>(uri: &'a Uri, name: &str) -> Option<&'a str> {
 }
 
 /// `maxpagesize`: 1 to 1000, 100 when not given; anything else is a 400.
-pub(super) fn page_size(uri: &Uri) -> Result<u32, ApiError> {
+fn page_size(uri: &Uri) -> Result<u32, ApiError> {
     match query_param(uri, "maxpagesize") {
         None => Ok(DEFAULT_PAGE),
         Some(v) => v.parse::<u32>().ok().filter(|n| (1..=MAX_PAGE).contains(n)).ok_or_else(|| {
@@ -39,6 +39,32 @@ pub(super) fn page_size(uri: &Uri) -> Result<u32, ApiError> {
             )
         }),
     }
+}
+
+/// A list request's `maxpagesize` ([`page_size`]) and its `continuationToken`, if any, read
+/// by `token`.
+pub(super) fn page_request<T>(
+    uri: &Uri,
+    token: impl FnOnce(&str) -> Result<T, ApiError>,
+) -> Result<(u32, Option<T>), ApiError> {
+    let size = page_size(uri)?;
+    let continuation = query_param(uri, "continuationToken").map(token).transpose()?;
+    Ok((size, continuation))
+}
+
+/// The `nextLink` of a page read with one item more than `size`: `None` when there is no such
+/// item (the last page); otherwise the item is dropped and the link is `link` of the last item
+/// kept.
+pub(super) fn next_link<T>(
+    items: &mut Vec<T>,
+    size: u32,
+    link: impl FnOnce(&T) -> String,
+) -> Option<String> {
+    if items.len() <= size as usize {
+        return None;
+    }
+    items.truncate(size as usize);
+    items.last().map(link)
 }
 
 /// `scheme://host` for a `nextLink`: the scheme of the listener the request came in on and

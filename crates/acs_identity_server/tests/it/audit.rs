@@ -7,7 +7,7 @@ use std::sync::Arc;
 use acs_identity_core::time_format::parse_rfc3339;
 use acs_identity_core::SystemClock;
 use acs_identity_server::audit::AuditDestination;
-use acs_identity_testkit::issuer::{API_AUDIENCE, TEAMS_AUDIENCE};
+use acs_identity_testkit::issuer::API_AUDIENCE;
 use acs_identity_testkit::{encode_id, uuid_like, TestIssuer, TestResponse, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -128,9 +128,7 @@ async fn every_state_changing_request_is_audited_without_secrets() {
     let r =
         signed(&mut signer, Method::POST, &issue, &json!({"scopes": ["voip"]}), &primary, "t-1")
             .await;
-    signer
-        .secrets
-        .add_token("issued token", r.json["token"].as_str().unwrap_or("missing token...."));
+    signer.secrets.add_answered_token("issued token", &r, "/token");
     expect.push(&r, "t-1", "token.issue", "key:primary", 200, None, Some(&id));
     let foreign = "8:acs:00000000-0000-0000-0000-000000000000_00000000-0000-0000-0000-000000000001";
     let issue_foreign = format!("/identities/{}/:issueAccessToken?{v23}", encode_id(foreign));
@@ -186,15 +184,12 @@ async fn every_state_changing_request_is_audited_without_secrets() {
 
     // The Teams user exchange, accepted and refused.
     let teams_oid = uuid_like();
-    let teams = issuer.mint(&issuer.claims(TEAMS_AUDIENCE, &teams_oid, &app, "Teams.ManageCalls"));
+    let teams = issuer.teams_token(&teams_oid, &app, "Teams.ManageCalls");
     signer.secrets.add_token("Teams user token", &teams);
     let exchange = format!("/teamsUser/:exchangeAccessToken?{v23}");
     let body = json!({"token": teams, "appId": app, "userId": teams_oid});
     let r = signed(&mut signer, Method::POST, &exchange, &body, &primary, "x-1").await;
-    signer.secrets.add_token(
-        "exchanged Teams token",
-        r.json["token"].as_str().unwrap_or("missing token...."),
-    );
+    signer.secrets.add_answered_token("exchanged Teams token", &r, "/token");
     let teams_id = format!("8:orgid:{teams_oid}");
     expect.push(&r, "x-1", "teams_user.exchange", "key:primary", 200, None, Some(&teams_id));
     let body = json!({"token": tamper(&teams), "appId": app, "userId": teams_oid});
@@ -218,27 +213,15 @@ async fn every_state_changing_request_is_audited_without_secrets() {
     let pair = format!("{tenant}/{ext_oid}");
     expect.push(&r, "a-1", "teams_extension.assignment.put", "key:primary", 201, None, Some(&pair));
     let ext_exchange = format!("/access/teamsExtension/:exchangeAccessToken?{v25}");
-    let ext =
-        issuer.mint(&issuer.claims(TEAMS_AUDIENCE, &ext_oid, &app, "TeamsExtension.ManageCalls"));
+    let ext = issuer.teams_token(&ext_oid, &app, "TeamsExtension.ManageCalls");
     signer.secrets.add_token("Teams extension token", &ext);
     let r = bearer(&s, Method::POST, &ext_exchange, &ext, "x-3").await;
-    signer.secrets.add_token(
-        "exchanged extension token",
-        r.json["accessToken"]["token"].as_str().unwrap_or("missing token...."),
-    );
+    signer.secrets.add_answered_token("exchanged extension token", &r, "/accessToken/token");
     let ext_id = format!("8:acs:{}_{tenant}_{ext_oid}", s.resource_id());
-    expect.push(
-        &r,
-        "x-3",
-        "teams_extension.exchange",
-        &format!("principal:{ext_oid}"),
-        200,
-        None,
-        Some(&ext_id),
-    );
+    let principal = format!("principal:{ext_oid}");
+    expect.push(&r, "x-3", "teams_extension.exchange", &principal, 200, None, Some(&ext_id));
     let other = uuid_like();
-    let unassigned =
-        issuer.mint(&issuer.claims(TEAMS_AUDIENCE, &other, &app, "TeamsExtension.ManageCalls"));
+    let unassigned = issuer.teams_token(&other, &app, "TeamsExtension.ManageCalls");
     signer.secrets.add_token("unassigned extension token", &unassigned);
     let r = bearer(&s, Method::POST, &ext_exchange, &unassigned, "x-4").await;
     expect.push(
@@ -291,20 +274,10 @@ async fn every_state_changing_request_is_audited_without_secrets() {
         "x-6",
     )
     .await;
-    signer.secrets.add_token(
-        "exchanged Entra token",
-        r.json["accessToken"]["token"].as_str().unwrap_or("missing token...."),
-    );
+    signer.secrets.add_answered_token("exchanged Entra token", &r, "/accessToken/token");
     let entra_id = format!("8:acs:{}_wf_{tenant}_{user2}", s.resource_id());
-    expect.push(
-        &r,
-        "x-6",
-        "entra.exchange",
-        &format!("principal:{user2}"),
-        200,
-        None,
-        Some(&entra_id),
-    );
+    let principal = format!("principal:{user2}");
+    expect.push(&r, "x-6", "entra.exchange", &principal, 200, None, Some(&entra_id));
     let two = format!("/access/entra/assignments/{user2}?{vpre}");
     let r = signed(&mut signer, Method::DELETE, &two, &json!({}), &primary, "a-5").await;
     expect.push(&r, "a-5", "entra.assignment.delete", "key:primary", 204, None, Some(&user2));

@@ -186,12 +186,11 @@ async fn password_grant_gives_an_account_and_a_teams_token_the_exchange_accepts(
     assert_eq!(claims["oid"], DEV_USER_OBJECT_ID);
     assert_eq!(claims["idtyp"], "user");
 
-    let r = s
-        .post(
-            "/teamsUser/:exchangeAccessToken?api-version=2023-10-01",
-            json!({"token": teams_token, "appId": DEV_CLIENT_ID, "userId": DEV_USER_OBJECT_ID}),
-        )
-        .await;
+    let exchange = |user_id: &str| {
+        let body = json!({"token": teams_token, "appId": DEV_CLIENT_ID, "userId": user_id});
+        s.post("/teamsUser/:exchangeAccessToken?api-version=2023-10-01", body)
+    };
+    let r = exchange(DEV_USER_OBJECT_ID).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let acs = jwt_payload(r.json["token"].as_str().unwrap());
     assert!(
@@ -199,12 +198,7 @@ async fn password_grant_gives_an_account_and_a_teams_token_the_exchange_accepts(
         "{acs}"
     );
     // Another user id than the token's is refused by the exchange.
-    let r = s
-        .post(
-            "/teamsUser/:exchangeAccessToken?api-version=2023-10-01",
-            json!({"token": teams_token, "appId": DEV_CLIENT_ID, "userId": DEV_APP_OBJECT_ID}),
-        )
-        .await;
+    let r = exchange(DEV_APP_OBJECT_ID).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
 
     // A delegated token for the Identity API works like the application's.

@@ -5,7 +5,7 @@ use acs_identity_core::clock::Clock as _;
 use std::sync::Arc;
 
 use acs_identity_core::SystemClock;
-use acs_identity_testkit::issuer::{API_AUDIENCE, TEAMS_AUDIENCE};
+use acs_identity_testkit::issuer::{API_AUDIENCE, TEAMS_AUDIENCE, TEAMS_USER_SCOPES};
 use acs_identity_testkit::{jwt_payload, uuid_like, TestIssuer, TestResponse, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -20,6 +20,16 @@ fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
 
+/// `POST path` as an end user calls the exchanges: unsigned, with `token` as the bearer token.
+async fn exchange_with_bearer(s: &TestServer, path: &str, token: &str) -> TestResponse {
+    s.request(Method::POST, path)
+        .unsigned()
+        .json(&json!({}))
+        .header("authorization", &bearer(token))
+        .send()
+        .await
+}
+
 /// `POST /identities` with `token` as the bearer token instead of a signature.
 async fn create_with_bearer(s: &TestServer, token: &str) -> TestResponse {
     s.request(Method::POST, "/identities?api-version=2023-10-01")
@@ -31,9 +41,8 @@ async fn create_with_bearer(s: &TestServer, token: &str) -> TestResponse {
 
 #[tokio::test]
 async fn bearer_tokens_from_trusted_issuers_call_the_api() {
-    let issuer = TestIssuer::start().await;
+    let (s, issuer) = TestServer::start_with_trusted_issuer().await;
     let stranger = TestIssuer::start().await;
-    let s = server_trusting(&issuer, true).await;
     let app = uuid_like();
     let good = issuer.mint(&issuer.claims(API_AUDIENCE, &uuid_like(), &app, "user_impersonation"));
     let r = create_with_bearer(&s, &good).await;
@@ -133,15 +142,9 @@ async fn allow_lists_limit_bearer_callers() {
 
 #[tokio::test]
 async fn teams_user_exchange_matches_acs() {
-    let issuer = TestIssuer::start().await;
-    let s = server_trusting(&issuer, true).await;
+    let (s, issuer) = TestServer::start_with_trusted_issuer().await;
     let (oid, app) = (uuid_like(), uuid_like());
-    let entra = issuer.mint(&issuer.claims(
-        TEAMS_AUDIENCE,
-        &oid,
-        &app,
-        "Teams.ManageCalls Teams.ManageChats",
-    ));
+    let entra = issuer.teams_token(&oid, &app, TEAMS_USER_SCOPES);
     let path = "/teamsUser/:exchangeAccessToken?api-version=2023-10-01";
     let r = s.post(path, json!({"token": entra, "appId": app, "userId": oid})).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
@@ -163,7 +166,7 @@ async fn teams_user_exchange_matches_acs() {
             "api audience",
             issuer.mint(&issuer.claims(API_AUDIENCE, &oid, &app, "Teams.ManageCalls")),
         ),
-        ("no Teams scope", issuer.mint(&issuer.claims(TEAMS_AUDIENCE, &oid, &app, "User.Read"))),
+        ("no Teams scope", issuer.teams_token(&oid, &app, "User.Read")),
     ] {
         let r = s.post(path, json!({"token": t, "appId": app, "userId": oid})).await;
         let msg = r.assert_error(401, "InvalidAccessToken");
@@ -202,10 +205,9 @@ async fn teams_user_exchange_matches_acs() {
 /// then their GUID format, then whether they are the token's (all 400).
 #[tokio::test]
 async fn teams_user_exchange_checks_the_token_before_app_and_user() {
-    let issuer = TestIssuer::start().await;
-    let s = server_trusting(&issuer, true).await;
+    let (s, issuer) = TestServer::start_with_trusted_issuer().await;
     let (oid, app) = (uuid_like(), uuid_like());
-    let entra = issuer.mint(&issuer.claims(TEAMS_AUDIENCE, &oid, &app, "Teams.ManageCalls"));
+    let entra = issuer.teams_token(&oid, &app, "Teams.ManageCalls");
     let path = "/teamsUser/:exchangeAccessToken?api-version=2022-10-01";
     for (token, app_id, user_id) in [
         ("invalid", app.as_str(), ""),
@@ -220,39 +222,17 @@ async fn teams_user_exchange_checks_the_token_before_app_and_user() {
     let r = s.post(path, json!({"appId": "", "userId": ""})).await;
     r.assert_error(401, "InvalidAccessToken");
 
+    let (app, oid) = (app.as_str(), oid.as_str());
     let cases = [
-        (
-            json!({"token": entra, "appId": "", "userId": ""}),
-            "AppId: The AppId field is required.",
-            "AppId",
-        ),
-        (
-            json!({"token": entra, "appId": app, "userId": ""}),
-            "UserId: The UserId field is required.",
-            "UserId",
-        ),
-        (
-            json!({"token": entra, "appId": "invalid", "userId": "invalid"}),
-            "Provided AppId has invalid format.",
-            "appId",
-        ),
-        (
-            json!({"token": entra, "appId": app, "userId": "invalid"}),
-            "Provided UserId has invalid format.",
-            "userId",
-        ),
-        (
-            json!({"token": entra, "appId": oid, "userId": oid}),
-            "AAD application is not the expected one.",
-            "appId",
-        ),
-        (
-            json!({"token": entra, "appId": app, "userId": app}),
-            "Provided AAD token issued for unexpected user.",
-            "userId",
-        ),
+        ("", "", "AppId: The AppId field is required.", "AppId"),
+        (app, "", "UserId: The UserId field is required.", "UserId"),
+        ("invalid", "invalid", "Provided AppId has invalid format.", "appId"),
+        (app, "invalid", "Provided UserId has invalid format.", "userId"),
+        (oid, oid, "AAD application is not the expected one.", "appId"),
+        (app, app, "Provided AAD token issued for unexpected user.", "userId"),
     ];
-    for (body, message, target) in cases {
+    for (app_id, user_id, message, target) in cases {
+        let body = json!({"token": entra, "appId": app_id, "userId": user_id});
         let r = s.post(path, body.clone()).await;
         assert_eq!(r.assert_error(400, "ValidationError"), message, "{body}");
         assert_eq!(r.json["error"]["target"], target, "{body}");
@@ -266,29 +246,15 @@ async fn teams_user_exchange_checks_the_token_before_app_and_user() {
 
 #[tokio::test]
 async fn teams_extension_assignments_gate_the_exchange() {
-    let issuer = TestIssuer::start().await;
-    let s = server_trusting(&issuer, true).await;
+    let (s, issuer) = TestServer::start_with_trusted_issuer().await;
     let (oid, app) = (uuid_like(), uuid_like());
     let tenant = issuer.tenant_id().to_owned();
     let v = "api-version=2025-06-30";
     let assignment = format!("/access/teamsExtension/tenants/{tenant}/assignments/{oid}?{v}");
     let exchange = format!("/access/teamsExtension/:exchangeAccessToken?{v}");
-    let entra =
-        issuer.mint(&issuer.claims(TEAMS_AUDIENCE, &oid, &app, "TeamsExtension.ManageCalls"));
-    let call = |t: String| {
-        let s = &s;
-        let exchange = exchange.clone();
-        async move {
-            s.request(Method::POST, &exchange)
-                .unsigned()
-                .json(&json!({}))
-                .header("authorization", &bearer(&t))
-                .send()
-                .await
-        }
-    };
+    let entra = issuer.teams_token(&oid, &app, "TeamsExtension.ManageCalls");
 
-    call(entra.clone()).await.assert_error(403, "Forbidden");
+    exchange_with_bearer(&s, &exchange, &entra).await.assert_error(403, "Forbidden");
     let r = s
         .request(Method::PUT, &assignment)
         .json(&json!({"principalType": "user", "clientIds": [app]}))
@@ -308,7 +274,7 @@ async fn teams_extension_assignments_gate_the_exchange() {
     let g = s.send(Method::GET, &assignment).await;
     assert_eq!(g.json["principalType"], "user");
 
-    let r = call(entra.clone()).await;
+    let r = exchange_with_bearer(&s, &exchange, &entra).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let id = format!("8:acs:{}_{tenant}_{oid}", s.resource_id());
     assert_eq!(r.json["identity"]["id"], id);
@@ -316,25 +282,21 @@ async fn teams_extension_assignments_gate_the_exchange() {
     assert_eq!(s.validate(token).await["identity"]["id"], id);
 
     // Another client application of the same user is not assigned.
-    let other_app = issuer.mint(&issuer.claims(
-        TEAMS_AUDIENCE,
-        &oid,
-        &uuid_like(),
-        "TeamsExtension.ManageCalls",
-    ));
-    call(other_app).await.assert_error(403, "Forbidden");
+    let other_app = issuer.teams_token(&oid, &uuid_like(), "TeamsExtension.ManageCalls");
+    exchange_with_bearer(&s, &exchange, &other_app).await.assert_error(403, "Forbidden");
     // Wrong scope or audience: not a valid token for this route.
-    call(issuer.mint(&issuer.claims(TEAMS_AUDIENCE, &oid, &app, "Teams.ManageCalls")))
-        .await
-        .assert_error(401, "InvalidAccessToken");
-    call(issuer.mint(&issuer.claims(API_AUDIENCE, &oid, &app, "TeamsExtension.ManageCalls")))
-        .await
-        .assert_error(401, "InvalidAccessToken");
+    let teams_scope = issuer.teams_token(&oid, &app, "Teams.ManageCalls");
+    let api_audience =
+        issuer.mint(&issuer.claims(API_AUDIENCE, &oid, &app, "TeamsExtension.ManageCalls"));
+    for token in [teams_scope, api_audience] {
+        let r = exchange_with_bearer(&s, &exchange, &token).await;
+        r.assert_error(401, "InvalidAccessToken");
+    }
 
     let r = s.send(Method::DELETE, &assignment).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     s.send(Method::GET, &assignment).await.assert_error(404, "NotFound");
-    call(entra).await.assert_error(403, "Forbidden");
+    exchange_with_bearer(&s, &exchange, &entra).await.assert_error(403, "Forbidden");
 
     // Validation and versions.
     let bad = format!("/access/teamsExtension/tenants/not-a-guid/assignments/{oid}?{v}");
@@ -357,8 +319,7 @@ async fn teams_extension_assignments_gate_the_exchange() {
 
 #[tokio::test]
 async fn entra_assignments_list_patch_and_exchange() {
-    let issuer = TestIssuer::start().await;
-    let s = server_trusting(&issuer, true).await;
+    let (s, issuer) = TestServer::start_with_trusted_issuer().await;
     let tenant = issuer.tenant_id().to_owned();
     let app = uuid_like();
     let v = "api-version=2025-03-02-preview";
@@ -438,13 +399,7 @@ async fn entra_assignments_list_patch_and_exchange() {
     // Exchange for an assigned user, and through a group assignment.
     let exchange = format!("/access/entra/:exchangeAccessToken?{v}");
     let token = issuer.mint(&issuer.claims(API_AUDIENCE, &added, &app, "clients/VoIP"));
-    let r = s
-        .request(Method::POST, &exchange)
-        .unsigned()
-        .json(&json!({}))
-        .header("authorization", &bearer(&token))
-        .send()
-        .await;
+    let r = exchange_with_bearer(&s, &exchange, &token).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.json["identity"]["id"], format!("8:acs:{}_wf_{tenant}_{added}", s.resource_id()));
     let group = uuid_like();
@@ -455,22 +410,10 @@ async fn entra_assignments_list_patch_and_exchange() {
     let member = uuid_like();
     let mut claims = issuer.claims(API_AUDIENCE, &member, &app, "clients/VoIP");
     claims["groups"] = json!([group]);
-    let r = s
-        .request(Method::POST, &exchange)
-        .unsigned()
-        .json(&json!({}))
-        .header("authorization", &bearer(&issuer.mint(&claims)))
-        .send()
-        .await;
+    let r = exchange_with_bearer(&s, &exchange, &issuer.mint(&claims)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let stranger = issuer.mint(&issuer.claims(API_AUDIENCE, &uuid_like(), &app, "clients/VoIP"));
-    let r = s
-        .request(Method::POST, &exchange)
-        .unsigned()
-        .json(&json!({}))
-        .header("authorization", &bearer(&stranger))
-        .send()
-        .await;
+    let r = exchange_with_bearer(&s, &exchange, &stranger).await;
     r.assert_error(403, "Forbidden");
     // Only in the preview.
     let r = s.send(Method::GET, "/access/entra/assignments?api-version=2025-06-30").await;

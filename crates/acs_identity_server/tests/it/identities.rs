@@ -1,9 +1,11 @@
 //! Create, get, delete, issue and revoke across api-versions.
 
 use acs_identity_core::ApiVersion;
-use acs_identity_testkit::{encode_id, jwt_payload, TestServer};
+use acs_identity_testkit::{
+    encode_id, identity_path, issue_path, jwt_payload, revoke_path, TestResponse, TestServer,
+};
 use reqwest::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{json, Value};
 
 fn is_acs_datetime(s: &str) -> bool {
     // 2022-09-07T14:34:56.2714874+00:00; trailing zeros of the fraction left out, as ACS does.
@@ -19,6 +21,12 @@ fn is_acs_datetime(s: &str) -> bool {
                 && !fraction.ends_with('0')))
         && s.ends_with("+00:00")
         && time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).is_ok()
+}
+
+/// `POST /identities/{id}/:issueAccessToken` for the raw id `id` with `api_version`.
+async fn issue(s: &TestServer, id: &str, api_version: &str, body: Value) -> TestResponse {
+    let e = encode_id(id);
+    s.post(&format!("/identities/{e}/:issueAccessToken?api-version={api_version}"), body).await
 }
 
 #[tokio::test]
@@ -86,14 +94,12 @@ async fn create_with_empty_scopes_gives_no_token() {
 async fn lifetime_bounds_and_versions() {
     let s = TestServer::start().await;
     let id = s.create_user().await;
-    let path =
-        |v: &str| format!("/identities/{}/:issueAccessToken?api-version={v}", encode_id(&id));
     for (minutes, ok) in
         [(60, true), (1440, true), (59, false), (1441, false), (0, false), (-5, false)]
     {
-        let r = s
-            .post(&path("2023-10-01"), json!({"scopes": ["chat"], "expiresInMinutes": minutes}))
-            .await;
+        let r =
+            issue(&s, &id, "2023-10-01", json!({"scopes": ["chat"], "expiresInMinutes": minutes}))
+                .await;
         if ok {
             assert_eq!(r.status, StatusCode::OK, "{minutes}: {}", r.text);
             let c = jwt_payload(r.json["token"].as_str().unwrap());
@@ -109,7 +115,7 @@ async fn lifetime_bounds_and_versions() {
     }
     // Before 2022-10-01 the field does not exist: ignored, tokens live 24 h.
     let r =
-        s.post(&path("2022-06-01"), json!({"scopes": ["chat"], "expiresInMinutes": 1441})).await;
+        issue(&s, &id, "2022-06-01", json!({"scopes": ["chat"], "expiresInMinutes": 1441})).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let c = jwt_payload(r.json["token"].as_str().unwrap());
     assert_eq!(c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(), 86400);
@@ -127,28 +133,26 @@ async fn lifetime_bounds_and_versions() {
 async fn scope_errors_match_acs() {
     let s = TestServer::start().await;
     let id = s.create_user().await;
-    let path =
-        |v: &str| format!("/identities/{}/:issueAccessToken?api-version={v}", encode_id(&id));
-    let r = s.post(&path("2023-10-01"), json!({"scopes": []})).await;
+    let r = issue(&s, &id, "2023-10-01", json!({"scopes": []})).await;
     assert_eq!(
         r.assert_error(400, "ValidationError"),
         "Invalid scopes - Scopes field is required."
     );
     assert_eq!(r.json["error"]["target"], "scopes");
     for body in [json!({}), json!({"scopes": null})] {
-        let r = s.post(&path("2023-10-01"), body).await;
+        let r = issue(&s, &id, "2023-10-01", body).await;
         assert_eq!(r.assert_error(400, "ValidationError"), "Scopes: The Scopes field is required.");
         assert_eq!(r.json["error"]["target"], "Scopes");
     }
-    let r = s.post(&path("2023-10-01"), json!({"scopes": ["email"]})).await;
+    let r = issue(&s, &id, "2023-10-01", json!({"scopes": ["email"]})).await;
     r.assert_error(400, "ValidationError");
-    let r = s.post(&path("2023-10-01"), json!({"scopes": "chat"})).await;
+    let r = issue(&s, &id, "2023-10-01", json!({"scopes": "chat"})).await;
     r.assert_error(400, "ValidationError");
     // The join scopes arrived in 2023-10-01.
-    let r = s.post(&path("2022-10-01"), json!({"scopes": ["chat.join"]})).await;
+    let r = issue(&s, &id, "2022-10-01", json!({"scopes": ["chat.join"]})).await;
     r.assert_error(400, "ValidationError");
     for scope in ["chat", "voip", "chat.join", "chat.join.limited", "voip.join"] {
-        let r = s.post(&path("2023-10-01"), json!({"scopes": [scope]})).await;
+        let r = issue(&s, &id, "2023-10-01", json!({"scopes": [scope]})).await;
         assert_eq!(r.status, StatusCode::OK, "{scope}: {}", r.text);
         assert_eq!(jwt_payload(r.json["token"].as_str().unwrap())["acsScope"], scope);
     }
@@ -180,23 +184,12 @@ async fn foreign_and_unknown_ids_are_not_owned() {
         "garbage",
         ours_unknown.as_str(),
     ] {
-        let e = encode_id(id);
-        let r = s
-            .post(
-                &format!("/identities/{e}/:issueAccessToken?api-version=2023-10-01"),
-                json!({"scopes": ["chat"]}),
-            )
-            .await;
+        let r = s.post(&issue_path(id), json!({"scopes": ["chat"]})).await;
         let msg = r.assert_error(401, "IdentityNotOwned");
         assert_eq!(msg, "Provided identity doesn't belong to the resource.");
-        let r = s
-            .send(
-                Method::POST,
-                &format!("/identities/{e}/:revokeAccessTokens?api-version=2023-10-01"),
-            )
-            .await;
+        let r = s.send(Method::POST, &revoke_path(id)).await;
         r.assert_error(401, "IdentityNotOwned");
-        let r = s.send(Method::DELETE, &format!("/identities/{e}?api-version=2023-10-01")).await;
+        let r = s.send(Method::DELETE, &identity_path(id, "2023-10-01")).await;
         r.assert_error(401, "IdentityNotOwned");
     }
 }
@@ -205,24 +198,16 @@ async fn foreign_and_unknown_ids_are_not_owned() {
 async fn delete_is_idempotent_and_deleted_users_get_404() {
     let s = TestServer::start().await;
     let id = s.create_user().await;
-    let e = encode_id(&id);
     for _ in 0..2 {
-        let r = s.send(Method::DELETE, &format!("/identities/{e}?api-version=2023-10-01")).await;
+        let r = s.send(Method::DELETE, &identity_path(&id, "2023-10-01")).await;
         assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
         assert!(r.text.is_empty());
     }
-    let r = s
-        .post(
-            &format!("/identities/{e}/:issueAccessToken?api-version=2023-10-01"),
-            json!({"scopes": ["chat"]}),
-        )
-        .await;
+    let r = s.post(&issue_path(&id), json!({"scopes": ["chat"]})).await;
     r.assert_error(404, "IdentityNotFound");
-    let r = s
-        .send(Method::POST, &format!("/identities/{e}/:revokeAccessTokens?api-version=2023-10-01"))
-        .await;
+    let r = s.send(Method::POST, &revoke_path(&id)).await;
     r.assert_error(404, "IdentityNotFound");
-    let r = s.send(Method::GET, &format!("/identities/{e}?api-version=2025-03-02-preview")).await;
+    let r = s.send(Method::GET, &identity_path(&id, "2025-03-02-preview")).await;
     r.assert_error(404, "IdentityNotFound");
 }
 
@@ -245,13 +230,7 @@ async fn revoke_answers_204_with_no_body() {
 async fn get_identity_and_custom_ids_in_the_preview() {
     let s = TestServer::start().await;
     let v = "api-version=2025-03-02-preview";
-    let r = s
-        .post(
-            &format!("/identities?{v}"),
-            json!({"customId": "sally@contoso.com", "createTokenWithScopes": ["chat"]}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let r = s.create_user_with_custom_id("sally@contoso.com").await;
     let id = r.json["identity"]["id"].as_str().unwrap().to_owned();
     assert_eq!(r.json["identity"]["customId"], "sally@contoso.com");
     assert!(is_acs_datetime(r.json["identity"]["lastTokenIssuedAt"].as_str().unwrap()));

@@ -12,9 +12,10 @@ use acs_identity_core::hmac::{
 };
 use acs_identity_core::time_format::http_date;
 use acs_identity_core::SystemClock;
-use acs_identity_testkit::issuer::{API_AUDIENCE, TEAMS_AUDIENCE};
+use acs_identity_testkit::issuer::API_AUDIENCE;
 use acs_identity_testkit::{
-    encode_id, uuid_like, TestIssuer, TestRequest, TestResponse, TestServer,
+    identity_path, issue_path, revoke_path, uuid_like, TestIssuer, TestRequest, TestResponse,
+    TestServer,
 };
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -69,6 +70,13 @@ impl Secrets {
         if sig.len() >= 16 {
             self.add(&format!("{label} (signature part)"), sig);
         }
+    }
+
+    /// The token `r` answered with at `pointer` (`/token`, `/accessToken/token`), as
+    /// [`add_token`](Self::add_token).
+    pub(crate) fn add_answered_token(&mut self, label: &str, r: &TestResponse, pointer: &str) {
+        let token = r.json.pointer(pointer).and_then(Value::as_str);
+        self.add_token(label, token.unwrap_or("missing token...."));
     }
 }
 
@@ -202,14 +210,8 @@ async fn no_key_signature_or_token_reaches_the_logs() {
         .add_token("token from create", r.json["accessToken"]["token"].as_str().expect("token"));
 
     // Issue, validate, revoke, validate the revoked token, get, delete.
-    let id = encode_id(&user);
     let r = signer
-        .send(
-            Method::POST,
-            &format!("/identities/{id}/:issueAccessToken?api-version=2023-10-01"),
-            &json!({"scopes": ["chat"]}),
-            &secondary,
-        )
+        .send(Method::POST, &issue_path(&user), &json!({"scopes": ["chat"]}), &secondary)
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let token = r.json["token"].as_str().expect("token").to_owned();
@@ -218,14 +220,7 @@ async fn no_key_signature_or_token_reaches_the_logs() {
         .send(Method::POST, "/accessTokens/:validate", &json!({"token": token}), &primary)
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    let r = signer
-        .send(
-            Method::POST,
-            &format!("/identities/{id}/:revokeAccessTokens?api-version=2023-10-01"),
-            &json!({}),
-            &primary,
-        )
-        .await;
+    let r = signer.send(Method::POST, &revoke_path(&user), &json!({}), &primary).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
     let r = signer
         .send(Method::POST, "/accessTokens/:validate", &json!({"token": token}), &primary)
@@ -312,7 +307,7 @@ async fn no_key_signature_or_token_reaches_the_logs() {
 
     // The Teams user exchange, accepted and refused.
     let oid = uuid_like();
-    let teams = issuer.mint(&issuer.claims(TEAMS_AUDIENCE, &oid, &app, "Teams.ManageCalls"));
+    let teams = issuer.teams_token(&oid, &app, "Teams.ManageCalls");
     signer.secrets.add_token("Teams Entra token", &teams);
     let exchange = "/teamsUser/:exchangeAccessToken?api-version=2023-10-01";
     let r = signer
@@ -337,12 +332,7 @@ async fn no_key_signature_or_token_reaches_the_logs() {
 
     // Delete (so the log also has a 204 from another route).
     let r = signer
-        .send(
-            Method::DELETE,
-            &format!("/identities/{id}?api-version=2023-10-01"),
-            &json!({}),
-            &primary,
-        )
+        .send(Method::DELETE, &identity_path(&user, "2023-10-01"), &json!({}), &primary)
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
 

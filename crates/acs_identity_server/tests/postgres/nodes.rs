@@ -52,13 +52,7 @@ async fn a_user_created_on_one_node_is_usable_on_another() {
         let b = node(&url).await;
         let preview = "2025-03-02-preview";
 
-        let r = a
-            .post(
-                &format!("/identities?api-version={preview}"),
-                json!({"customId": "alice@example.com", "createTokenWithScopes": ["chat"]}),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        let r = a.create_user_with_custom_id("alice@example.com").await;
         let id = r.json["identity"]["id"].as_str().unwrap().to_owned();
         let token_a = r.json["accessToken"]["token"].as_str().unwrap().to_owned();
 

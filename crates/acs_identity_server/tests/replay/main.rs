@@ -13,7 +13,7 @@ use acs_identity_core::hmac::{
     authorization_header, content_hash, percent_decode, string_to_sign, AccessKey, KeyName,
 };
 use acs_identity_core::time_format::http_date;
-use acs_identity_testkit::issuer::{API_AUDIENCE, TEAMS_AUDIENCE};
+use acs_identity_testkit::issuer::{API_AUDIENCE, TEAMS_AUDIENCE, TEAMS_USER_SCOPES};
 use acs_identity_testkit::{uuid_like, TestIssuer, TestServer};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -57,8 +57,7 @@ struct Live {
 
 impl Replay {
     async fn start() -> Replay {
-        let issuer = TestIssuer::start().await;
-        let server = TestServer::start_trusting(&issuer).await;
+        let (server, issuer) = TestServer::start_with_trusted_issuer().await;
         let ca = std::fs::read(server.ca_path()).expect("CA");
         let client = reqwest::Client::builder()
             .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("CA pem"))
@@ -72,9 +71,8 @@ impl Replay {
 
     fn live(&self) -> Live {
         let (oid, app) = (uuid_like(), uuid_like());
-        let scopes = "Teams.ManageCalls Teams.ManageChats";
-        let token = self.issuer.mint(&self.issuer.claims(TEAMS_AUDIENCE, &oid, &app, scopes));
-        let mut expired = self.issuer.claims(TEAMS_AUDIENCE, &oid, &app, scopes);
+        let token = self.issuer.teams_token(&oid, &app, TEAMS_USER_SCOPES);
+        let mut expired = self.issuer.claims(TEAMS_AUDIENCE, &oid, &app, TEAMS_USER_SCOPES);
         let past = SystemClock.now() - Duration::hours(2);
         expired["iat"] = past.unix_timestamp().into();
         expired["nbf"] = past.unix_timestamp().into();
