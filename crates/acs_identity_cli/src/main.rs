@@ -29,7 +29,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the service.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Show the resource's access keys and connection strings.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -98,7 +98,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) => serve::run(args).await,
+            Command::Serve(args) => serve::run(*args).await,
             Command::Keys(cmd) => keys::run(cmd).await,
             Command::SigningKeys(cmd) => keys::run_signing(cmd).await,
             Command::Migrate(args) => migrate::run(args).await,
