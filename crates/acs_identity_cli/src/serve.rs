@@ -45,6 +45,12 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "ADDR")]
     #[serde(skip_serializing_if = "Option::is_none")]
     entra_listen: Option<SocketAddr>,
+    /// Run an HTTP CONNECT proxy here that answers for login.microsoftonline.com with the
+    /// built-in Entra authority (HTTPS_PROXY for unmodified code); needs --entra-listen
+    /// [env: ACSID_ENTRA_PROXY_LISTEN].
+    #[arg(long, value_name = "ADDR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    entra_proxy_listen: Option<SocketAddr>,
     /// Serve this certificate chain (PEM) instead of the development certificate.
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -287,6 +293,11 @@ fn authority_lines(server: &Server, dev: bool) -> String {
         out.push_str(&format!("  export AZURE_CLIENT_ID={}\n", text("clientId")));
         if dev {
             out.push_str(&format!("  export AZURE_CLIENT_SECRET={}\n", text("clientSecret")));
+        }
+        if let Some(proxy) = authority.proxy() {
+            out.push_str(&format!(
+                "  # or, for unmodified code, instead of AZURE_AUTHORITY_HOST (Entra's hosts answered here):\n  export HTTPS_PROXY={proxy}\n"
+            ));
         }
     }
     out

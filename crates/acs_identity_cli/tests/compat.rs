@@ -464,12 +464,13 @@ fn js_sdk() {
     server.stop();
 }
 
-/// `serve --in-memory --dev --output json --entra-listen`: the built-in Entra authority, with
-/// the ready line the suites read.
+/// `serve --in-memory --dev --output json --entra-listen --entra-proxy-listen`: the built-in
+/// Entra authority and its proxy, with the ready line the suites read.
 struct AuthorityServer {
     child: Child,
     ready: String,
     ca: String,
+    proxy: String,
     stderr: thread::JoinHandle<String>,
 }
 
@@ -478,6 +479,7 @@ impl AuthorityServer {
         let mut child = support::command()
             .args(["serve", "--in-memory", "--dev", "--output", "json"])
             .args(["--listen", "127.0.0.1:0", "--entra-listen", "127.0.0.1:0"])
+            .args(["--entra-proxy-listen", "127.0.0.1:0"])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -495,12 +497,17 @@ impl AuthorityServer {
         };
         assert!(line["entra"]["authority"].is_string(), "{line}");
         let ca = line["caFile"].as_str().expect("caFile").to_owned();
-        AuthorityServer { child, ready: ready.trim().to_owned(), ca, stderr }
+        let proxy = line["entra"]["proxy"].as_str().expect("entra.proxy").to_owned();
+        assert!(proxy.starts_with("http://127.0.0.1:"), "{line}");
+        AuthorityServer { child, ready: ready.trim().to_owned(), ca, proxy, stderr }
     }
 
-    /// Runs `cmd` with the ready line in `ACSID_READY`, the development CA trusted, and no
-    /// proxy nor `AZURE_*` variables: no request can leave the machine through a proxy, and
-    /// only the suite sets what the Azure libraries read.
+    /// Runs `cmd` with the ready line in `ACSID_READY`, the development CA trusted, no
+    /// `AZURE_*` variables (only the suite sets what the Azure libraries read), and every proxy
+    /// variable naming the service's Entra proxy, with no `NO_PROXY`: whatever honours them can
+    /// reach only the authority and the service, and the proxy refuses any other host (the
+    /// suites check that). What does not honour them is configured with loopback addresses
+    /// only.
     fn run(&self, mut cmd: Command) -> SuiteRun {
         for (key, _) in std::env::vars_os() {
             let name = key.to_string_lossy().to_ascii_lowercase();
@@ -508,6 +515,11 @@ impl AuthorityServer {
             {
                 cmd.env_remove(&key);
             }
+        }
+        for name in
+            ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
+        {
+            cmd.env(name, &self.proxy);
         }
         cmd.current_dir(support::workspace_root()).env("ACSID_READY", &self.ready);
         spawn_suite(cmd, self.ca.as_ref())
@@ -538,7 +550,8 @@ impl AuthorityServer {
 
 #[test]
 fn python_entra_authority() {
-    let python = compat_python("pytest, msal, azure.identity, azure.communication.identity");
+    let python =
+        compat_python("pytest, requests, msal, azure.identity, azure.communication.identity");
     let server = AuthorityServer::start();
     let mut cmd = Command::new(&python);
     cmd.args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/compat/authority"]);

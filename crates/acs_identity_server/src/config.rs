@@ -66,6 +66,10 @@ pub struct Config {
     /// HTTPS listener of the built-in Entra ID authority (`crate::authority`), which the
     /// service then trusts as an issuer; off when not set.
     pub entra_listen: Option<SocketAddr>,
+    /// Plain-HTTP listener of the Entra proxy (`crate::authority::proxy`): a `CONNECT` proxy
+    /// that answers for Entra's public-cloud host names with the built-in authority, for
+    /// clients configured with `HTTPS_PROXY` only; needs `entra_listen`.
+    pub entra_proxy_listen: Option<SocketAddr>,
     /// The built-in authority's tenants, applications and users (`[[entra_directory.tenants]]`);
     /// `dev` adds the well-known development tenant.
     pub entra_directory: crate::authority::Directory,
@@ -180,6 +184,7 @@ impl Default for Config {
             audit_log: crate::audit::AuditDestination::Off,
             entra: EntraConfig::default(),
             entra_listen: None,
+            entra_proxy_listen: None,
             entra_directory: crate::authority::Directory::default(),
             throttle: crate::throttle::ThrottleConfig::default(),
             cors_allowed_origins: vec![crate::cors::ANY_ORIGIN.to_owned()],
@@ -277,9 +282,25 @@ impl Config {
                  [[entra_directory.tenants]]"
             );
         }
+        if self.entra_proxy_listen.is_some() {
+            if self.entra_listen.is_none() {
+                anyhow::bail!(
+                    "entra_proxy_listen: the Entra proxy serves the built-in authority; set \
+                     entra_listen too"
+                );
+            }
+            if self.tls_cert.is_some() {
+                anyhow::bail!(
+                    "entra_proxy_listen: the proxy's certificates come from the development CA, \
+                     which tls_cert replaces"
+                );
+            }
+        }
         if self.dev {
-            for addr in
-                std::iter::once(self.listen).chain(self.http_listen).chain(self.entra_listen)
+            for addr in std::iter::once(self.listen)
+                .chain(self.http_listen)
+                .chain(self.entra_listen)
+                .chain(self.entra_proxy_listen)
             {
                 if !addr.ip().is_loopback() {
                     anyhow::bail!(
@@ -511,6 +532,26 @@ mod tests {
             let c = Config::from_figment(&Config::figment(Some(Path::new("off.toml"))))
                 .map_err(|e| e.to_string())?;
             assert!(!c.metrics);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_entra_proxy_needs_the_authority_and_the_development_ca() {
+        Jail::expect_with(|jail| {
+            let load = || Config::from_figment(&Config::figment(None)).map_err(|e| e.to_string());
+            jail.set_env("ACSID_DEV", "true");
+            jail.set_env("ACSID_ENTRA_PROXY_LISTEN", "127.0.0.1:3128");
+            assert!(load().unwrap_err().contains("set entra_listen too"));
+            jail.set_env("ACSID_ENTRA_LISTEN", "127.0.0.1:8444");
+            let c = load()?;
+            assert_eq!(c.entra_proxy_listen, Some("127.0.0.1:3128".parse().unwrap()));
+            jail.set_env("ACSID_ENTRA_PROXY_LISTEN", "0.0.0.0:3128");
+            assert!(load().unwrap_err().contains("loopback"));
+            jail.set_env("ACSID_ENTRA_PROXY_LISTEN", "[::1]:3128");
+            jail.set_env("ACSID_TLS_CERT", "cert.pem");
+            jail.set_env("ACSID_TLS_KEY", "key.pem");
+            assert!(load().unwrap_err().contains("development CA"));
             Ok(())
         });
     }

@@ -128,14 +128,24 @@ impl Server {
                 let listener = TcpListener::bind(addr)
                     .await
                     .with_context(|| format!("cannot listen on {addr} (entra_listen)"))?;
-                let authority = Authority::open(
+                let mut authority = Authority::open(
                     &scratch("entra")?,
                     endpoint("https", listener.local_addr()?),
                     config.entra_directory.effective(config.dev),
                     clock.clone(),
                 )?;
+                let proxy = match config.entra_proxy_listen {
+                    Some(addr) => {
+                        let proxy = TcpListener::bind(addr).await.with_context(|| {
+                            format!("cannot listen on {addr} (entra_proxy_listen)")
+                        })?;
+                        authority.set_proxy(endpoint("http", proxy.local_addr()?));
+                        Some(proxy)
+                    }
+                    None => None,
+                };
                 entra_config.issuers.extend(authority.trusted_issuers());
-                Some((listener, Arc::new(authority)))
+                Some((listener, Arc::new(authority), proxy))
             }
             None => None,
         };
@@ -180,8 +190,12 @@ impl Server {
         }
         let flusher = (state.clone(), signal.clone());
         tasks.spawn(async move { flusher.0.run_token_flusher(flusher.1).await });
+        let mut entra_proxy = None;
         let entra_authority = match authority {
-            Some((listener, authority)) => {
+            Some((listener, authority, proxy)) => {
+                if let Some(proxy) = proxy {
+                    entra_proxy = Some((proxy, listener.local_addr()?, authority.clone()));
+                }
                 tasks.spawn(accept_loop(
                     listener,
                     Some(acceptor.clone()),
@@ -229,12 +243,22 @@ impl Server {
                     .with_context(|| format!("cannot listen on {addr} (metrics_listen)"))?;
                 let bound = l.local_addr()?;
                 let router = crate::routes::metrics_router(metrics);
-                tasks.spawn(accept_loop(l, None, router, limits, signal));
+                tasks.spawn(accept_loop(l, None, router, limits, signal.clone()));
                 tracing::info!(address = %bound, "serving /metrics");
                 Some(bound)
             }
             None => None,
         };
+        if let Some((listener, entra, authority)) = entra_proxy {
+            let proxy_tls = tls::config_for_hosts(
+                &scratch("tls")?,
+                crate::authority::PUBLIC_CLOUD_HOSTS,
+                clock.now(),
+            )?;
+            let local = std::iter::once(https).chain(http).chain([entra]).collect();
+            let proxy = crate::authority::proxy::EntraProxy::new(authority, proxy_tls, local);
+            tasks.spawn(accept_loop(listener, None, proxy.router(), limits, signal));
+        }
         Ok(Server {
             state,
             store,

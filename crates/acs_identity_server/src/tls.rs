@@ -80,6 +80,39 @@ pub fn ensure_dev_certificate(dir: &Path, now: OffsetDateTime) -> anyhow::Result
     Ok(files)
 }
 
+/// A rustls configuration serving a certificate for `hosts`, issued (in memory, on every call)
+/// by the development CA in `dir`, which [`ensure_dev_certificate`] created. The Entra proxy
+/// uses it to answer for Entra's host names.
+pub fn config_for_hosts(
+    dir: &Path,
+    hosts: &[&str],
+    now: OffsetDateTime,
+) -> anyhow::Result<Arc<ServerConfig>> {
+    let ca_pem = fs::read_to_string(dir.join("ca.pem"))
+        .with_context(|| format!("cannot read the development CA in {}", dir.display()))?;
+    let ca_key = KeyPair::from_pem(&fs::read_to_string(dir.join("ca-key.pem"))?)
+        .context("unreadable CA key")?;
+    let issuer = Issuer::from_ca_cert_pem(&ca_pem, ca_key).context("unreadable CA certificate")?;
+    let key = KeyPair::generate()?;
+    let mut params =
+        CertificateParams::new(hosts.iter().map(|h| (*h).to_owned()).collect::<Vec<_>>())?;
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, hosts.first().copied().unwrap_or("localhost"));
+    params.distinguished_name = dn;
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.not_before = now - Duration::days(1);
+    params.not_after = now + Duration::days(30);
+    let cert = params.signed_by(&key, &issuer)?;
+    let ca_der = rustls_pemfile::certs(&mut ca_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .context("unreadable CA certificate")?;
+    let chain = std::iter::once(cert.der().clone()).chain(ca_der).collect();
+    let key = PrivateKeyDer::try_from(key.serialize_der())
+        .map_err(|e| anyhow::anyhow!("cannot use the generated key: {e}"))?;
+    config_with(chain, key)
+}
+
 pub(crate) fn write_secret(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let mut options = fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
@@ -109,6 +142,13 @@ pub fn server_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<ServerConfig
     )
     .with_context(|| format!("{} is not a PEM private key", key.display()))?
     .with_context(|| format!("{} holds no private key", key.display()))?;
+    config_with(certs, key)
+}
+
+fn config_with(
+    certs: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> anyhow::Result<Arc<ServerConfig>> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?

@@ -1,14 +1,18 @@
 """The built-in Entra authority with the official Python libraries, offline.
 
 crates/acs_identity_cli/tests/compat.rs starts `acs-identity serve --in-memory --dev
---output json --entra-listen 127.0.0.1:0` and passes its ready line in ACSID_READY
-(REQUESTS_CA_BUNDLE is its development CA). No proxy variables are set, and instance
-discovery is off in every case, so nothing here may reach login.microsoftonline.com.
+--output json --entra-listen 127.0.0.1:0 --entra-proxy-listen 127.0.0.1:0` and passes its
+ready line in ACSID_READY (REQUESTS_CA_BUNDLE is its development CA). Every proxy variable
+names the service's Entra proxy, which answers for login.microsoftonline.com itself, tunnels
+to the service's own listeners and refuses anything else, so nothing here can leave the
+machine (the last test checks the refusal).
 
 - azure-identity's DefaultAzureCredential configured only by AZURE_* variables, with
-  `disable_instance_discovery=True`, and with `AZURE_TENANT_ID=adfs` and no option at all,
+  `disable_instance_discovery=True`, with `AZURE_TENANT_ID=adfs` and no option at all, and
+  with HTTPS_PROXY and no option at all (login.microsoftonline.com answered by the proxy),
   authenticates the official azure-communication-identity client over HTTPS;
-- MSAL's ROPC for the development user, then `get_token_for_teams_user` for that user's oid;
+- MSAL's ROPC for the development user, with instance discovery off and through the proxy,
+  then `get_token_for_teams_user` for that user's oid;
 - a wrong client secret and a wrong password get Entra's errors.
 """
 
@@ -18,6 +22,7 @@ import os
 
 import msal
 import pytest
+import requests
 from azure.communication.identity import CommunicationIdentityClient
 from azure.core.exceptions import ClientAuthenticationError
 from azure.identity import ClientSecretCredential, DefaultAzureCredential
@@ -86,6 +91,54 @@ def test_default_azure_credential_with_the_adfs_tenant_and_no_option(ready, azur
     credential = DefaultAzureCredential()
     create_user_with(ready, credential)
     assert jwt_payload(credential.get_token(API_SCOPE).token)["tid"] == ready["entra"]["tenantId"]
+
+
+@pytest.fixture
+def proxy_env(monkeypatch, ready):
+    """Only the application's credentials and HTTPS_PROXY: no authority host, no CA option."""
+    for name in AZURE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    entra = ready["entra"]
+    monkeypatch.setenv("HTTPS_PROXY", entra["proxy"])
+    monkeypatch.setenv("AZURE_TENANT_ID", entra["tenantId"])
+    monkeypatch.setenv("AZURE_CLIENT_ID", entra["clientId"])
+    monkeypatch.setenv("AZURE_CLIENT_SECRET", entra["clientSecret"])
+    return monkeypatch
+
+
+def test_default_azure_credential_through_the_proxy_and_no_option(ready, proxy_env):
+    credential = DefaultAzureCredential()
+    create_user_with(ready, credential)
+    claims = jwt_payload(credential.get_token(API_SCOPE).token)
+    # Entra's own issuer, which the service trusts with the authority's keys.
+    assert claims["iss"] == f'https://login.microsoftonline.com/{ready["entra"]["tenantId"]}/v2.0'
+    assert claims["azp"] == ready["entra"]["clientId"]
+
+
+def test_msal_ropc_through_the_proxy_then_the_teams_exchange(ready, proxy_env):
+    entra = ready["entra"]
+    # Unmodified MSAL code: Entra's authority, instance discovery and user realm lookup on.
+    app = msal.PublicClientApplication(
+        entra["clientId"], authority=f'https://login.microsoftonline.com/{entra["tenantId"]}'
+    )
+    result = app.acquire_token_by_username_password(
+        entra["username"], entra["password"], scopes=TEAMS_SCOPES
+    )
+    assert "access_token" in result, result
+    oid = result["id_token_claims"]["oid"]
+    assert result["id_token_claims"]["iss"].startswith("https://login.microsoftonline.com/")
+    client = CommunicationIdentityClient.from_connection_string(ready["connectionString"])
+    token = client.get_token_for_teams_user(result["access_token"], entra["clientId"], oid)
+    assert jwt_payload(token.token)["skypeid"].endswith(f"orgid:{oid}")
+
+
+def test_the_proxy_refuses_every_other_host(ready, proxy_env):
+    for url in ["https://example.com/", "https://graph.microsoft.com/v1.0/me"]:
+        with pytest.raises(requests.exceptions.ProxyError) as raised:
+            requests.get(url, timeout=10)
+        assert "403" in str(raised.value), (url, raised.value)
+    # A plain-HTTP request is answered by the proxy itself, never forwarded.
+    assert requests.get("http://example.com/", timeout=10).status_code == 403
 
 
 def msal_app(ready):

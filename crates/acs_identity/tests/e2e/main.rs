@@ -25,6 +25,7 @@ use azure_core::error::{Error, ErrorKind, ErrorResponse};
 use azure_core::http::{StatusCode, Transport};
 use azure_core::time::{Duration, OffsetDateTime};
 
+mod authority;
 mod entra;
 mod users;
 

@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use bytes::Bytes;
@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use time::OffsetDateTime;
 
 use super::directory::{Application, Tenant, User};
-use super::Authority;
+use super::{Authority, PUBLIC_CLOUD_HOSTS, PUBLIC_CLOUD_ISSUER_HOST};
 
 /// Lifetime of the tokens issued.
 const TOKEN_SECONDS: i64 = 3600;
@@ -64,6 +64,39 @@ pub fn router(authority: Arc<Authority>) -> Router {
         .route("/{tenant}/oauth2/token", post(token))
         .fallback(not_found)
         .with_state(authority)
+}
+
+/// Reached through the proxy (`entra_proxy_listen`) as this Entra host name.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Proxied {
+    /// One of [`PUBLIC_CLOUD_HOSTS`].
+    pub(crate) host: &'static str,
+}
+
+/// Where a request came to: the base of the URLs in the answers, and of the issuers.
+struct Site {
+    /// `https://host[:port]`: what the request named, so the endpoints in the documents
+    /// are on the host the client validated.
+    base: String,
+    /// The base of `iss`: the listener's own address, or through the proxy
+    /// `https://login.microsoftonline.com`, as Entra names every public-cloud alias.
+    issuer_base: String,
+}
+
+impl Site {
+    fn of(a: &Authority, proxied: Option<Extension<Proxied>>) -> Site {
+        match proxied {
+            Some(Extension(p)) => Site {
+                base: format!("https://{}", p.host),
+                issuer_base: format!("https://{PUBLIC_CLOUD_ISSUER_HOST}"),
+            },
+            None => Site { base: a.base.clone(), issuer_base: a.base.clone() },
+        }
+    }
+
+    fn issuer(&self, tenant_id: &str) -> String {
+        format!("{}/{tenant_id}/v2.0", self.issuer_base)
+    }
 }
 
 /// An Entra error: `{"error","error_description":"AADSTS…","error_codes",…}`.
@@ -164,15 +197,17 @@ fn unknown_tenant(segment: &str) -> EntraError {
 
 async fn openid_v2(
     State(a): State<Arc<Authority>>,
+    proxied: Option<Extension<Proxied>>,
     Path(segment): Path<String>,
     headers: HeaderMap,
 ) -> Response {
     let Some(t) = tenant(&a, &segment) else {
         return unknown_tenant(&segment).into_response(&a, &headers);
     };
-    let base = format!("{}/{segment}", a.base);
+    let site = Site::of(&a, proxied);
+    let base = format!("{}/{segment}", site.base);
     Json(openid_document(
-        &a.issuer(&t.tenant_id),
+        &site.issuer(&t.tenant_id),
         &format!("{base}/oauth2/v2.0"),
         &format!("{base}/discovery/v2.0/keys"),
         &t.tenant_id,
@@ -183,15 +218,20 @@ async fn openid_v2(
 /// The v1-style document; for `adfs` it is what the libraries read with `AZURE_TENANT_ID=adfs`.
 async fn openid_v1(
     State(a): State<Arc<Authority>>,
+    proxied: Option<Extension<Proxied>>,
     Path(segment): Path<String>,
     headers: HeaderMap,
 ) -> Response {
     let Some(t) = tenant(&a, &segment) else {
         return unknown_tenant(&segment).into_response(&a, &headers);
     };
-    let base = format!("{}/{segment}", a.base);
-    let issuer =
-        if segment.eq_ignore_ascii_case("adfs") { base.clone() } else { a.issuer(&t.tenant_id) };
+    let site = Site::of(&a, proxied);
+    let base = format!("{}/{segment}", site.base);
+    let issuer = if segment.eq_ignore_ascii_case("adfs") {
+        format!("{}/adfs", site.issuer_base)
+    } else {
+        site.issuer(&t.tenant_id)
+    };
     Json(openid_document(
         &issuer,
         &format!("{base}/oauth2"),
@@ -247,18 +287,35 @@ async fn user_realm(State(a): State<Arc<Authority>>, Path(user): Path<String>) -
     Json(doc).into_response()
 }
 
-/// `GET /common/discovery/instance`: the host the request came to is the only alias, and the
-/// tenant's OpenID configuration is on it.
+/// `GET /common/discovery/instance`: the tenant's OpenID configuration on the host the
+/// request came to. Through the proxy the aliases are the public cloud's, as Entra lists them;
+/// on the listener its own host is the only one.
 async fn instance_discovery(
     State(a): State<Arc<Authority>>,
+    proxied: Option<Extension<Proxied>>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_owned)
-        .unwrap_or_else(|| a.base.trim_start_matches("https://").to_owned());
+    let (host, metadata) = match proxied {
+        Some(Extension(p)) => (
+            p.host.to_owned(),
+            json!([{
+                "preferred_network": PUBLIC_CLOUD_ISSUER_HOST,
+                "preferred_cache": "login.windows.net",
+                "aliases": PUBLIC_CLOUD_HOSTS,
+            }]),
+        ),
+        None => {
+            let host = headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_owned)
+                .unwrap_or_else(|| a.base.trim_start_matches("https://").to_owned());
+            let metadata =
+                json!([{"preferred_network": host, "preferred_cache": host, "aliases": [host]}]);
+            (host, metadata)
+        }
+    };
     let tenant = query
         .get("authorization_endpoint")
         .and_then(|e| url::Url::parse(e).ok())
@@ -268,7 +325,7 @@ async fn instance_discovery(
     Json(json!({
         "tenant_discovery_endpoint": format!("https://{host}/{tenant}/v2.0/.well-known/openid-configuration"),
         "api-version": "1.1",
-        "metadata": [{"preferred_network": host, "preferred_cache": host, "aliases": [host]}],
+        "metadata": metadata,
     }))
     .into_response()
 }
@@ -382,11 +439,13 @@ fn parse_scopes(scope: &str, tenant_id: &str) -> Result<Scopes, EntraError> {
 /// `POST /{tenant}/oauth2/v2.0/token` (and the v1 path `adfs` uses).
 async fn token(
     State(a): State<Arc<Authority>>,
+    proxied: Option<Extension<Proxied>>,
     Path(segment): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match issue(&a, &segment, &headers, &body) {
+    let site = Site::of(&a, proxied);
+    match issue(&a, &site, &segment, &headers, &body) {
         Ok(doc) => no_store(Json(doc).into_response()),
         Err(e) => e.into_response(&a, &headers),
     }
@@ -394,6 +453,7 @@ async fn token(
 
 fn issue(
     a: &Authority,
+    site: &Site,
     segment: &str,
     headers: &HeaderMap,
     body: &[u8],
@@ -468,9 +528,9 @@ fn issue(
     };
     let scopes = parse_scopes(&scope, &t.tenant_id)?;
     let issued_by = if segment.eq_ignore_ascii_case("adfs") {
-        format!("{}/adfs", a.base)
+        format!("{}/adfs", site.issuer_base)
     } else {
-        a.issuer(&t.tenant_id)
+        site.issuer(&t.tenant_id)
     };
     let now = a.clock.now();
     let doc = if grant == "client_credentials" {
@@ -486,7 +546,7 @@ fn issue(
                 ),
             ));
         }
-        app_token(a, t, app, &scopes, now)?
+        app_token(a, site, t, app, &scopes, now)?
     } else {
         let username = field("username").ok_or_else(|| missing("username"))?;
         let password = field("password").ok_or_else(|| missing("password"))?;
@@ -510,7 +570,7 @@ fn issue(
                 "Error validating credentials due to invalid username or password.",
             ));
         }
-        let mut doc = user_token(a, t, app, user, &scopes, confidential, now)?;
+        let mut doc = user_token(a, site, t, app, user, &scopes, confidential, now)?;
         if scopes.openid {
             doc["id_token"] = id_token(a, t, app, user, &issued_by, now)?.into();
         }
@@ -583,6 +643,7 @@ fn token_response(scopes: &Scopes, access_token: String) -> Value {
 
 fn app_token(
     a: &Authority,
+    site: &Site,
     t: &Tenant,
     app: &Application,
     scopes: &Scopes,
@@ -602,7 +663,7 @@ fn app_token(
     }
     let (iat, nbf, exp) = times(now);
     let oid = app.service_principal_id(&t.tenant_id);
-    let issuer = a.issuer(&t.tenant_id);
+    let issuer = site.issuer(&t.tenant_id);
     let claims = json!({
         "aud": aud, "iss": issuer, "iat": iat, "nbf": nbf, "exp": exp,
         "azp": app.client_id, "azpacr": "1", "idp": issuer, "idtyp": "app",
@@ -611,8 +672,10 @@ fn app_token(
     Ok(token_response(scopes, sign(a, &claims)?))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn user_token(
     a: &Authority,
+    site: &Site,
     t: &Tenant,
     app: &Application,
     user: &User,
@@ -641,7 +704,7 @@ fn user_token(
     };
     let (iat, nbf, exp) = times(now);
     let mut claims = json!({
-        "aud": aud, "iss": a.issuer(&t.tenant_id), "iat": iat, "nbf": nbf, "exp": exp,
+        "aud": aud, "iss": site.issuer(&t.tenant_id), "iat": iat, "nbf": nbf, "exp": exp,
         "acr": "1", "amr": ["pwd"], "azp": app.client_id,
         "azpacr": if confidential { "1" } else { "0" },
         "idtyp": "user", "oid": user.object_id,

@@ -9,9 +9,13 @@
 //! `entra/signing-key.pem` of the data directory (the temporary directory with
 //! `--in-memory`); its JWKS is written beside it (`entra/jwks.json`), and the service trusts
 //! the authority's issuers with that file like any `--trust-issuer`.
+//!
+//! With `entra_proxy_listen`, [`proxy`] also answers for Entra's own host names through an
+//! HTTP `CONNECT` proxy, so code that cannot turn instance discovery off reaches it too.
 
 pub mod directory;
 mod endpoints;
+pub mod proxy;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,6 +29,14 @@ pub use endpoints::router;
 
 use crate::config::IssuerConfig;
 
+/// Entra's host names in the public cloud (the aliases of its instance-discovery metadata):
+/// the only hosts the proxy answers for.
+pub const PUBLIC_CLOUD_HOSTS: &[&str] =
+    &["login.microsoftonline.com", "login.windows.net", "login.microsoft.com", "sts.windows.net"];
+
+/// The host of the public cloud's `iss`, whichever alias issued the token.
+pub const PUBLIC_CLOUD_ISSUER_HOST: &str = "login.microsoftonline.com";
+
 /// The running authority: where it is, whom it knows and the key it signs with.
 pub struct Authority {
     base: String,
@@ -33,6 +45,8 @@ pub struct Authority {
     jwks: serde_json::Value,
     jwks_file: PathBuf,
     clock: Arc<dyn Clock>,
+    /// `http://host:port` of the proxy, when `entra_proxy_listen` is set.
+    proxy: Option<String>,
 }
 
 impl std::fmt::Debug for Authority {
@@ -41,6 +55,7 @@ impl std::fmt::Debug for Authority {
             .field("base", &self.base)
             .field("directory", &self.directory)
             .field("key", &self.key)
+            .field("proxy", &self.proxy)
             .finish_non_exhaustive()
     }
 }
@@ -73,12 +88,24 @@ impl Authority {
         let jwks_file = dir.join("jwks.json");
         std::fs::write(&jwks_file, serde_json::to_vec_pretty(&jwks)?)
             .with_context(|| format!("cannot write {}", jwks_file.display()))?;
-        Ok(Authority { base, directory, key, jwks, jwks_file, clock })
+        Ok(Authority { base, directory, key, jwks, jwks_file, clock, proxy: None })
     }
 
     /// `https://host:port`: the authority host (`AZURE_AUTHORITY_HOST`).
     pub fn base(&self) -> &str {
         &self.base
+    }
+
+    /// Records that the proxy runs at `url` (`http://host:port`): the service then also trusts
+    /// the public cloud's issuers (`https://login.microsoftonline.com/{tenant}/v2.0`) with
+    /// this authority's keys.
+    pub fn set_proxy(&mut self, url: String) {
+        self.proxy = Some(url);
+    }
+
+    /// `http://host:port` of the proxy, when it runs.
+    pub fn proxy(&self) -> Option<&str> {
+        self.proxy.as_deref()
     }
 
     /// The tenants, applications and users it knows.
@@ -91,15 +118,19 @@ impl Authority {
         format!("{}/{tenant_id}/v2.0", self.base)
     }
 
-    /// The issuers the service trusts: one per tenant, with the authority's JWKS file.
+    /// The issuers the service trusts, with the authority's JWKS file: one per tenant, and
+    /// with the proxy also the public cloud's issuer of each tenant.
     pub fn trusted_issuers(&self) -> Vec<IssuerConfig> {
-        self.directory
-            .tenants
-            .iter()
-            .map(|t| IssuerConfig {
-                issuer: self.issuer(&t.tenant_id),
-                jwks: self.jwks_file.display().to_string(),
-                cloud: Default::default(),
+        let public = format!("https://{PUBLIC_CLOUD_ISSUER_HOST}");
+        let bases = std::iter::once(self.base.as_str())
+            .chain(self.proxy.is_some().then_some(public.as_str()));
+        bases
+            .flat_map(|base| {
+                self.directory.tenants.iter().map(move |t| IssuerConfig {
+                    issuer: format!("{base}/{}/v2.0", t.tenant_id),
+                    jwks: self.jwks_file.display().to_string(),
+                    cloud: Default::default(),
+                })
             })
             .collect()
     }
@@ -117,6 +148,7 @@ impl Authority {
             "clientSecret": app.and_then(|a| a.client_secret.as_ref()).map(Secret::expose),
             "username": user.map(|u| &u.username),
             "password": user.map(|u| u.password.expose()),
+            "proxy": self.proxy,
         })
     }
 }

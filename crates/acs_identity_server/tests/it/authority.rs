@@ -378,3 +378,125 @@ async fn the_configured_directory_decides_who_gets_which_token() {
     assert_eq!(st, StatusCode::OK, "{body}");
     assert_eq!(kid(body["access_token"].as_str().unwrap()), kid(&token));
 }
+
+/// `CONNECT target` sent to the proxy at `proxy` (`http://host:port`); the status line.
+async fn connect_status(proxy: &str, target: &str) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream =
+        tokio::net::TcpStream::connect(proxy.trim_start_matches("http://")).await.expect("proxy");
+    let request = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n") {
+        assert_eq!(stream.read(&mut byte).await.expect("read"), 1, "proxy closed: {head:?}");
+        head.push(byte[0]);
+    }
+    String::from_utf8(head).expect("status line").trim_end().to_owned()
+}
+
+#[tokio::test]
+async fn the_proxy_answers_for_entras_hosts_and_reaches_nothing_else() {
+    let s = TestServer::start_with(
+        |c| {
+            c.dev = true;
+            c.entra_listen = Some("127.0.0.1:0".parse().expect("addr"));
+            c.entra_proxy_listen = Some("127.0.0.1:0".parse().expect("addr"));
+        },
+        Arc::new(SystemClock),
+    )
+    .await;
+    let authority = s.inner().entra_authority().expect("authority");
+    let proxy = authority.proxy().expect("the proxy runs").to_owned();
+    assert_eq!(authority.ready_info()["proxy"], proxy.as_str());
+    let ca = std::fs::read(s.ca_path()).expect("CA");
+    let http = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("pem"))
+        .proxy(reqwest::Proxy::all(&proxy).expect("proxy"))
+        .build()
+        .expect("client");
+    let get = |url: String| {
+        let http = http.clone();
+        async move {
+            let r = http.get(&url).send().await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
+            assert_eq!(r.status(), StatusCode::OK, "{url}");
+            r.json::<Value>().await.expect("JSON")
+        }
+    };
+
+    // Instance discovery, which the libraries cannot be told to skip, names the public cloud.
+    let discovery = get(format!(
+        "https://login.microsoftonline.com/common/discovery/instance?api-version=1.1&authorization_endpoint=https://login.microsoftonline.com/{DEV_TENANT_ID}/oauth2/v2.0/authorize"
+    ))
+    .await;
+    assert_eq!(
+        discovery["tenant_discovery_endpoint"],
+        format!(
+            "https://login.microsoftonline.com/{DEV_TENANT_ID}/v2.0/.well-known/openid-configuration"
+        )
+        .as_str()
+    );
+    assert_eq!(
+        discovery["metadata"][0]["aliases"],
+        json!([
+            "login.microsoftonline.com",
+            "login.windows.net",
+            "login.microsoft.com",
+            "sts.windows.net"
+        ])
+    );
+    // Every alias has the endpoints on itself, and Entra's public-cloud issuer.
+    let issuer = format!("https://login.microsoftonline.com/{DEV_TENANT_ID}/v2.0");
+    let config = get(format!(
+        "https://login.microsoft.com/{DEV_TENANT_ID}/v2.0/.well-known/openid-configuration"
+    ))
+    .await;
+    assert_eq!(config["issuer"], issuer.as_str());
+    let token_endpoint = config["token_endpoint"].as_str().expect("token_endpoint");
+    assert_eq!(
+        token_endpoint,
+        format!("https://login.microsoft.com/{DEV_TENANT_ID}/oauth2/v2.0/token")
+    );
+    let jwks = get(config["jwks_uri"].as_str().expect("jwks_uri").to_owned()).await;
+    assert_eq!(jwks, get(format!("{}/common/discovery/v2.0/keys", authority.base())).await);
+    let r = http
+        .post(format!("https://login.microsoftonline.com/{DEV_TENANT_ID}/oauth2/v2.0/token"))
+        .form(&client_credentials(DEV_CLIENT_SECRET, ACS_SCOPE))
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(r.status(), StatusCode::OK);
+    let token = r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(jwt_payload(&token)["iss"], issuer.as_str());
+    // The service trusts that issuer with the authority's keys …
+    assert_eq!(create_with_bearer(&s, &token).await, StatusCode::CREATED);
+    // … and is reached through the same proxy.
+    let r = http
+        .post(format!("{}/identities?api-version=2023-10-01", s.endpoint()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("through the proxy");
+    assert_eq!(r.status(), StatusCode::CREATED);
+
+    // Nothing else: other hosts, other ports, other local ports, plain HTTP requests.
+    let unused = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    for target in [
+        "example.com:443".to_owned(),
+        "graph.microsoft.com:443".to_owned(),
+        "login.microsoftonline.com:80".to_owned(),
+        "login.microsoftonline.us:443".to_owned(),
+        unused.to_string(),
+    ] {
+        let status = connect_status(&proxy, &target).await;
+        assert!(status.starts_with("HTTP/1.1 403"), "CONNECT {target}: {status}");
+    }
+    let r = http.get("http://example.com/").send().await.expect("the proxy answers");
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(http.get("https://example.com/").send().await.is_err());
+    let api = s.inner().https_addr();
+    assert_eq!(connect_status(&proxy, &api.to_string()).await, "HTTP/1.1 200 OK");
+    // msal-node's proxy mode names no port (and speaks plain HTTP in the tunnel).
+    assert_eq!(connect_status(&proxy, "login.microsoftonline.com").await, "HTTP/1.1 200 OK");
+    assert!(connect_status(&proxy, "example.com").await.starts_with("HTTP/1.1 403"));
+}

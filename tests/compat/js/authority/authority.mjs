@@ -1,18 +1,23 @@
 // The built-in Entra authority with the official Node libraries, offline.
 //
 // crates/acs_identity_cli/tests/compat.rs starts `acs-identity serve --in-memory --dev
-// --output json --entra-listen 127.0.0.1:0` and passes its ready line in ACSID_READY
-// (NODE_EXTRA_CA_CERTS is its development CA). No proxy variables are set, and instance
-// discovery is off in every case, so nothing here may reach login.microsoftonline.com.
+// --output json --entra-listen 127.0.0.1:0 --entra-proxy-listen 127.0.0.1:0` and passes its
+// ready line in ACSID_READY (NODE_EXTRA_CA_CERTS is its development CA). Every proxy variable
+// names the service's Entra proxy, which answers for login.microsoftonline.com itself, tunnels
+// to the service's own listeners and refuses anything else; msal-node, which reads no proxy
+// variable, is given loopback addresses or the proxy. So nothing here can leave the machine.
 // Not a `*.test.mjs` file: the harness runs it on its own, not with the SDK suite.
 //
 // - @azure/identity's DefaultAzureCredential configured only by AZURE_* variables, with
-//   `disableInstanceDiscovery: true`, and with `AZURE_TENANT_ID=adfs` and no option at all,
-//   authenticates the official @azure/communication-identity client over HTTPS;
-// - msal-node's ROPC for the development user, then getTokenForTeamsUser for its oid;
-// - a wrong client secret and a wrong password get Entra's errors.
+//   `disableInstanceDiscovery: true`, with `AZURE_TENANT_ID=adfs` and no option at all, and
+//   with HTTPS_PROXY and no option at all, authenticates the official
+//   @azure/communication-identity client over HTTPS;
+// - msal-node's ROPC for the development user (with `knownAuthorities`, and through the proxy
+//   with `system.proxyUrl`), then getTokenForTeamsUser for its oid;
+// - a wrong client secret and a wrong password get Entra's errors; the proxy refuses other hosts.
 
 import assert from "node:assert/strict";
+import http from "node:http";
 import { beforeEach, test } from "node:test";
 
 import { CommunicationIdentityClient } from "@azure/communication-identity";
@@ -127,4 +132,60 @@ test("a wrong password gets Entra's invalid_grant", async () => {
       return true;
     },
   );
+});
+
+test("DefaultAzureCredential through the proxy and no option", async () => {
+  // login.microsoftonline.com, instance discovery included, is answered by the proxy.
+  delete process.env.AZURE_AUTHORITY_HOST;
+  process.env.HTTPS_PROXY = entra.proxy;
+  const credential = new DefaultAzureCredential();
+  await createUserWith(credential);
+  const claims = jwtPayload((await credential.getToken(API_SCOPE)).token);
+  assert.equal(claims.iss, `https://login.microsoftonline.com/${entra.tenantId}/v2.0`);
+  assert.equal(claims.azp, entra.clientId);
+});
+
+test("msal-node through the proxy (system.proxyUrl), then the Teams exchange", async () => {
+  // msal-node reads no proxy variable: the proxy is its option; the authority is Entra's, and
+  // instance discovery is on.
+  const app = new PublicClientApplication({
+    auth: { clientId: entra.clientId, authority: `https://login.microsoftonline.com/${entra.tenantId}` },
+    system: { proxyUrl: entra.proxy },
+  });
+  const result = await app.acquireTokenByUsernamePassword({
+    scopes: TEAMS_SCOPES,
+    username: entra.username,
+    password: entra.password,
+  });
+  const oid = result.idTokenClaims.oid;
+  // The account is cached under the discovery document's preferred cache host, as with Entra.
+  assert.equal(result.account.environment, "login.windows.net");
+  const client = new CommunicationIdentityClient(ready.connectionString);
+  const token = await client.getTokenForTeamsUser({
+    teamsUserAadToken: result.accessToken,
+    clientId: entra.clientId,
+    userObjectId: oid,
+  });
+  assert.equal(jwtPayload(token.token).skypeid, `orgid:${oid}`);
+});
+
+/** The status of `CONNECT target` sent to the proxy. */
+function connectStatus(target) {
+  const proxy = new URL(entra.proxy);
+  return new Promise((resolve, reject) => {
+    const request = http.request({ host: proxy.hostname, port: proxy.port, method: "CONNECT", path: target });
+    request.on("connect", (response, socket) => {
+      socket.destroy();
+      resolve(response.statusCode);
+    });
+    request.on("error", reject);
+    request.end();
+  });
+}
+
+test("the proxy refuses every other host", async () => {
+  for (const target of ["example.com:443", "graph.microsoft.com:443", "login.microsoftonline.com:80"]) {
+    assert.equal(await connectStatus(target), 403, target);
+  }
+  assert.equal(await connectStatus("login.microsoftonline.com:443"), 200);
 });
