@@ -158,6 +158,9 @@ fn test(extra: &[String]) -> anyhow::Result<()> {
     let packages = package_args(extra);
     let scope = if packages.is_empty() { vec!["--workspace".to_owned()] } else { packages };
     run(Command::new(&cargo).args(["test", "--doc"]).args(&scope).current_dir(&root))?;
+    // `--all-targets` builds examples as test harnesses; the tests that run an example as a
+    // program (`acs_identity`'s e2e `authority`) need the program itself.
+    run(Command::new(&cargo).args(["build", "--examples"]).args(&scope).current_dir(&root))?;
     let mut cmd = Command::new(&cargo);
     if has_nextest {
         cmd.args(["nextest", "run", "--all-targets", "--no-fail-fast"]);
