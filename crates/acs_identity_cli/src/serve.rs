@@ -198,6 +198,7 @@ fn ready_line(server: &Server) -> String {
         "connectionString": server.connection_string(),
         "caFile": ca,
         "entra": server.entra_authority().map(|a| a.ready_info()),
+        "metricsEndpoint": server.metrics_addr().map(|a| format!("http://{a}")),
         "pid": std::process::id(),
     })
     .to_string()

@@ -178,7 +178,6 @@ fn http_get(addr: &str, path: &str) -> (u16, String) {
 
 #[test]
 fn metrics_flags_move_metrics_to_their_own_listener_or_turn_them_off() {
-    let metrics = format!("127.0.0.1:{}", free_port());
     let node = Serve::start(serve().args([
         "--in-memory",
         "--listen",
@@ -186,8 +185,10 @@ fn metrics_flags_move_metrics_to_their_own_listener_or_turn_them_off() {
         "--http-listen",
         "127.0.0.1:0",
         "--metrics-listen",
-        &metrics,
+        "127.0.0.1:0",
     ]));
+    // The ready line names the address bound, so a harness can ask for an ephemeral port.
+    let metrics = node.field("metricsEndpoint").trim_start_matches("http://").to_owned();
     let (status, body) = http_get(&metrics, "/metrics");
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("acsid_build_info{version=\""), "{body}");
