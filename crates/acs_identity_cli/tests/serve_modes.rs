@@ -176,17 +176,18 @@ fn http_get(addr: &str, path: &str) -> (u16, String) {
     (status, body)
 }
 
+/// `serve --in-memory` on ephemeral HTTPS and HTTP ports, with `extra` flags.
+fn serve_in_memory_over_http(extra: &[&str]) -> Serve {
+    Serve::start(
+        serve()
+            .args(["--in-memory", "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
+            .args(extra),
+    )
+}
+
 #[test]
 fn metrics_flags_move_metrics_to_their_own_listener_or_turn_them_off() {
-    let node = Serve::start(serve().args([
-        "--in-memory",
-        "--listen",
-        "127.0.0.1:0",
-        "--http-listen",
-        "127.0.0.1:0",
-        "--metrics-listen",
-        "127.0.0.1:0",
-    ]));
+    let node = serve_in_memory_over_http(&["--metrics-listen", "127.0.0.1:0"]);
     // The ready line names the address bound, so a harness can ask for an ephemeral port.
     let metrics = node.field("metricsEndpoint").trim_start_matches("http://").to_owned();
     let (status, body) = http_get(&metrics, "/metrics");
@@ -198,28 +199,14 @@ fn metrics_flags_move_metrics_to_their_own_listener_or_turn_them_off() {
     assert_eq!(http_get(&api, "/readyz").0, 200);
     node.stop();
 
-    let node = Serve::start(serve().args([
-        "--in-memory",
-        "--listen",
-        "127.0.0.1:0",
-        "--http-listen",
-        "127.0.0.1:0",
-        "--metrics",
-        "false",
-    ]));
+    let node = serve_in_memory_over_http(&["--metrics", "false"]);
     let api = node.field("httpEndpoint").trim_start_matches("http://").to_owned();
     let (status, body) = http_get(&api, "/metrics");
     assert_eq!(status, 404, "{body}");
     assert!(body.contains("\"NotFound\""), "{body}");
     node.stop();
 
-    let node = Serve::start(serve().args([
-        "--in-memory",
-        "--listen",
-        "127.0.0.1:0",
-        "--http-listen",
-        "127.0.0.1:0",
-    ]));
+    let node = serve_in_memory_over_http(&[]);
     let api = node.field("httpEndpoint").trim_start_matches("http://").to_owned();
     let (status, body) = http_get(&api, "/metrics");
     assert_eq!(status, 200, "metrics are on by default: {body}");

@@ -64,20 +64,32 @@ pub fn ensure_dev_certificate(dir: &Path, now: OffsetDateTime) -> anyhow::Result
     let issuer = Issuer::from_ca_cert_pem(&ca_pem, ca_key).context("unreadable CA certificate")?;
 
     let key = KeyPair::generate()?;
-    let mut params = CertificateParams::new(vec!["localhost".to_owned()])?;
+    let mut params = server_params(&["localhost"], now, 825)?;
     params.subject_alt_names.push(SanType::IpAddress([127, 0, 0, 1].into()));
     params.subject_alt_names.push(SanType::IpAddress(std::net::Ipv6Addr::LOCALHOST.into()));
-    let mut dn = DistinguishedName::new();
-    dn.push(DnType::CommonName, "localhost");
-    params.distinguished_name = dn;
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    params.not_before = now - Duration::days(1);
-    params.not_after = now + Duration::days(825);
     let cert = params.signed_by(&key, &issuer)?;
     write_secret(&key_path, key.serialize_pem().as_bytes())?;
     fs::write(&cert_path, format!("{}{}", cert.pem(), ca_pem))?;
     Ok(files)
+}
+
+/// A server certificate's parameters for `hosts` (the first is its common name), valid from a
+/// day before `now` for `days` days.
+fn server_params(
+    hosts: &[&str],
+    now: OffsetDateTime,
+    days: i64,
+) -> anyhow::Result<CertificateParams> {
+    let mut params =
+        CertificateParams::new(hosts.iter().map(|h| (*h).to_owned()).collect::<Vec<_>>())?;
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, hosts.first().copied().unwrap_or("localhost"));
+    params.distinguished_name = dn;
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.not_before = now - Duration::days(1);
+    params.not_after = now + Duration::days(days);
+    Ok(params)
 }
 
 /// A rustls configuration serving a certificate for `hosts`, issued (in memory, on every call)
@@ -94,15 +106,7 @@ pub fn config_for_hosts(
         .context("unreadable CA key")?;
     let issuer = Issuer::from_ca_cert_pem(&ca_pem, ca_key).context("unreadable CA certificate")?;
     let key = KeyPair::generate()?;
-    let mut params =
-        CertificateParams::new(hosts.iter().map(|h| (*h).to_owned()).collect::<Vec<_>>())?;
-    let mut dn = DistinguishedName::new();
-    dn.push(DnType::CommonName, hosts.first().copied().unwrap_or("localhost"));
-    params.distinguished_name = dn;
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    params.not_before = now - Duration::days(1);
-    params.not_after = now + Duration::days(30);
+    let params = server_params(hosts, now, 30)?;
     let cert = params.signed_by(&key, &issuer)?;
     let ca_der = rustls_pemfile::certs(&mut ca_pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()

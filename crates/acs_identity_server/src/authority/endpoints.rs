@@ -201,18 +201,7 @@ async fn openid_v2(
     Path(segment): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let Some(t) = tenant(&a, &segment) else {
-        return unknown_tenant(&segment).into_response(&a, &headers);
-    };
-    let site = Site::of(&a, proxied);
-    let base = format!("{}/{segment}", site.base);
-    Json(openid_document(
-        &site.issuer(&t.tenant_id),
-        &format!("{base}/oauth2/v2.0"),
-        &format!("{base}/discovery/v2.0/keys"),
-        &t.tenant_id,
-    ))
-    .into_response()
+    openid(&a, proxied, &segment, &headers, OpenIdVersion::V2)
 }
 
 /// The v1-style document; for `adfs` it is what the libraries read with `AZURE_TENANT_ID=adfs`.
@@ -222,23 +211,44 @@ async fn openid_v1(
     Path(segment): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let Some(t) = tenant(&a, &segment) else {
-        return unknown_tenant(&segment).into_response(&a, &headers);
+    openid(&a, proxied, &segment, &headers, OpenIdVersion::V1)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum OpenIdVersion {
+    V1,
+    V2,
+}
+
+fn openid(
+    a: &Authority,
+    proxied: Option<Extension<Proxied>>,
+    segment: &str,
+    headers: &HeaderMap,
+    version: OpenIdVersion,
+) -> Response {
+    let Some(t) = tenant(a, segment) else {
+        return unknown_tenant(segment).into_response(a, headers);
     };
-    let site = Site::of(&a, proxied);
+    let site = Site::of(a, proxied);
     let base = format!("{}/{segment}", site.base);
-    let issuer = if segment.eq_ignore_ascii_case("adfs") {
-        format!("{}/adfs", site.issuer_base)
-    } else {
-        site.issuer(&t.tenant_id)
+    let (issuer, oauth2, jwks_uri) = match version {
+        OpenIdVersion::V2 => (
+            site.issuer(&t.tenant_id),
+            format!("{base}/oauth2/v2.0"),
+            format!("{base}/discovery/v2.0/keys"),
+        ),
+        OpenIdVersion::V1 => (
+            if segment.eq_ignore_ascii_case("adfs") {
+                format!("{}/adfs", site.issuer_base)
+            } else {
+                site.issuer(&t.tenant_id)
+            },
+            format!("{base}/oauth2"),
+            format!("{base}/discovery/keys"),
+        ),
     };
-    Json(openid_document(
-        &issuer,
-        &format!("{base}/oauth2"),
-        &format!("{base}/discovery/keys"),
-        &t.tenant_id,
-    ))
-    .into_response()
+    Json(openid_document(&issuer, &oauth2, &jwks_uri, &t.tenant_id)).into_response()
 }
 
 fn openid_document(issuer: &str, oauth2: &str, jwks_uri: &str, tenant_id: &str) -> Value {
