@@ -19,6 +19,7 @@ machine (the last test checks the refusal).
 import base64
 import json
 import os
+from pathlib import Path
 
 import msal
 import pytest
@@ -27,19 +28,10 @@ from azure.communication.identity import CommunicationIdentityClient
 from azure.core.exceptions import ClientAuthenticationError
 from azure.identity import ClientSecretCredential, DefaultAzureCredential
 
-API_SCOPE = "https://communication.azure.com//.default"
-TEAMS_SCOPES = [
-    "https://auth.msft.communication.azure.com/Teams.ManageCalls",
-    "https://auth.msft.communication.azure.com/Teams.ManageChats",
-]
-AZURE_VARIABLES = [
-    "AZURE_TENANT_ID",
-    "AZURE_CLIENT_ID",
-    "AZURE_CLIENT_SECRET",
-    "AZURE_AUTHORITY_HOST",
-    "AZURE_USERNAME",
-    "AZURE_PASSWORD",
-]
+# The scopes and the AZURE_* variables, shared with the Node suite (js/authority).
+ENVIRONMENT = json.loads((Path(__file__).parent / "entra-environment.json").read_text())
+API_SCOPE = ENVIRONMENT["apiScope"]
+TEAMS_SCOPES = ENVIRONMENT["teamsScopes"]
 
 
 @pytest.fixture(scope="module")
@@ -52,17 +44,23 @@ def ready():
     return ready
 
 
-@pytest.fixture
-def azure_env(monkeypatch, ready):
-    """The variables a developer sets for DefaultAzureCredential, and nothing else."""
-    for name in AZURE_VARIABLES:
+def credential_env(monkeypatch, entra, **variables):
+    """The application's credentials and `variables` in the environment, no other AZURE_*."""
+    for name in ENVIRONMENT["azureVariables"]:
         monkeypatch.delenv(name, raising=False)
-    entra = ready["entra"]
-    monkeypatch.setenv("AZURE_AUTHORITY_HOST", entra["authority"])
     monkeypatch.setenv("AZURE_TENANT_ID", entra["tenantId"])
     monkeypatch.setenv("AZURE_CLIENT_ID", entra["clientId"])
     monkeypatch.setenv("AZURE_CLIENT_SECRET", entra["clientSecret"])
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
     return monkeypatch
+
+
+@pytest.fixture
+def azure_env(monkeypatch, ready):
+    """The variables a developer sets for DefaultAzureCredential, and nothing else."""
+    entra = ready["entra"]
+    return credential_env(monkeypatch, entra, AZURE_AUTHORITY_HOST=entra["authority"])
 
 
 def jwt_payload(token):
@@ -96,14 +94,8 @@ def test_default_azure_credential_with_the_adfs_tenant_and_no_option(ready, azur
 @pytest.fixture
 def proxy_env(monkeypatch, ready):
     """Only the application's credentials and HTTPS_PROXY: no authority host, no CA option."""
-    for name in AZURE_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
     entra = ready["entra"]
-    monkeypatch.setenv("HTTPS_PROXY", entra["proxy"])
-    monkeypatch.setenv("AZURE_TENANT_ID", entra["tenantId"])
-    monkeypatch.setenv("AZURE_CLIENT_ID", entra["clientId"])
-    monkeypatch.setenv("AZURE_CLIENT_SECRET", entra["clientSecret"])
-    return monkeypatch
+    return credential_env(monkeypatch, entra, HTTPS_PROXY=entra["proxy"])
 
 
 def test_default_azure_credential_through_the_proxy_and_no_option(ready, proxy_env):
@@ -115,6 +107,17 @@ def test_default_azure_credential_through_the_proxy_and_no_option(ready, proxy_e
     assert claims["azp"] == ready["entra"]["clientId"]
 
 
+def exchange_for_the_teams_user(ready, result):
+    """`get_token_for_teams_user` with MSAL's ROPC `result`, for the user's oid."""
+    assert "access_token" in result, result
+    oid = result["id_token_claims"]["oid"]
+    client = CommunicationIdentityClient.from_connection_string(ready["connectionString"])
+    token = client.get_token_for_teams_user(
+        result["access_token"], ready["entra"]["clientId"], oid
+    )
+    assert jwt_payload(token.token)["skypeid"].endswith(f"orgid:{oid}")
+
+
 def test_msal_ropc_through_the_proxy_then_the_teams_exchange(ready, proxy_env):
     entra = ready["entra"]
     # Unmodified MSAL code: Entra's authority, instance discovery and user realm lookup on.
@@ -124,12 +127,8 @@ def test_msal_ropc_through_the_proxy_then_the_teams_exchange(ready, proxy_env):
     result = app.acquire_token_by_username_password(
         entra["username"], entra["password"], scopes=TEAMS_SCOPES
     )
-    assert "access_token" in result, result
-    oid = result["id_token_claims"]["oid"]
+    exchange_for_the_teams_user(ready, result)
     assert result["id_token_claims"]["iss"].startswith("https://login.microsoftonline.com/")
-    client = CommunicationIdentityClient.from_connection_string(ready["connectionString"])
-    token = client.get_token_for_teams_user(result["access_token"], entra["clientId"], oid)
-    assert jwt_payload(token.token)["skypeid"].endswith(f"orgid:{oid}")
 
 
 def test_the_proxy_refuses_every_other_host(ready, proxy_env):
@@ -155,12 +154,8 @@ def test_msal_ropc_then_the_teams_exchange(ready):
     result = msal_app(ready).acquire_token_by_username_password(
         entra["username"], entra["password"], scopes=TEAMS_SCOPES
     )
-    assert "access_token" in result, result
-    oid = result["id_token_claims"]["oid"]
+    exchange_for_the_teams_user(ready, result)
     assert result["id_token_claims"]["preferred_username"] == entra["username"]
-    client = CommunicationIdentityClient.from_connection_string(ready["connectionString"])
-    token = client.get_token_for_teams_user(result["access_token"], entra["clientId"], oid)
-    assert jwt_payload(token.token)["skypeid"].endswith(f"orgid:{oid}")
 
 
 def test_a_wrong_secret_gets_entras_invalid_client(ready):

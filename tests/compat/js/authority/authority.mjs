@@ -17,6 +17,7 @@
 // - a wrong client secret and a wrong password get Entra's errors; the proxy refuses other hosts.
 
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import http from "node:http";
 import { beforeEach, test } from "node:test";
 
@@ -24,20 +25,12 @@ import { CommunicationIdentityClient } from "@azure/communication-identity";
 import { ClientSecretCredential, DefaultAzureCredential } from "@azure/identity";
 import { PublicClientApplication } from "@azure/msal-node";
 
-const API_SCOPE = "https://communication.azure.com//.default";
-const TEAMS_SCOPES = [
-  "https://auth.msft.communication.azure.com/Teams.ManageCalls",
-  "https://auth.msft.communication.azure.com/Teams.ManageChats",
-];
-const AZURE_VARIABLES = [
-  "AZURE_TENANT_ID",
-  "AZURE_CLIENT_ID",
-  "AZURE_CLIENT_SECRET",
-  "AZURE_AUTHORITY_HOST",
-  "AZURE_USERNAME",
-  "AZURE_PASSWORD",
-  "AZURE_CLIENT_CERTIFICATE_PATH",
-];
+// The scopes and the AZURE_* variables, shared with the Python suite (tests/compat/authority).
+const ENVIRONMENT = JSON.parse(
+  readFileSync(new URL("../../authority/entra-environment.json", import.meta.url), "utf8"),
+);
+const API_SCOPE = ENVIRONMENT.apiScope;
+const TEAMS_SCOPES = ENVIRONMENT.teamsScopes;
 
 assert.ok(process.env.ACSID_READY, "ACSID_READY is not set (run through crates/acs_identity_cli/tests/compat.rs)");
 const ready = JSON.parse(process.env.ACSID_READY);
@@ -50,7 +43,7 @@ function jwtPayload(token) {
 
 /** The variables a developer sets for DefaultAzureCredential, and nothing else. */
 beforeEach(() => {
-  for (const name of AZURE_VARIABLES) delete process.env[name];
+  for (const name of ENVIRONMENT.azureVariables) delete process.env[name];
   process.env.AZURE_AUTHORITY_HOST = entra.authority;
   process.env.AZURE_TENANT_ID = entra.tenantId;
   process.env.AZURE_CLIENT_ID = entra.clientId;
@@ -79,6 +72,18 @@ test("DefaultAzureCredential with the adfs tenant and no option", async () => {
   assert.equal(jwtPayload((await credential.getToken(API_SCOPE)).token).tid, entra.tenantId);
 });
 
+/** getTokenForTeamsUser with msal-node's ROPC `result`, for the user's oid. */
+async function exchangeForTheTeamsUser(result) {
+  const oid = result.idTokenClaims.oid;
+  const client = new CommunicationIdentityClient(ready.connectionString);
+  const token = await client.getTokenForTeamsUser({
+    teamsUserAadToken: result.accessToken,
+    clientId: entra.clientId,
+    userObjectId: oid,
+  });
+  assert.equal(jwtPayload(token.token).skypeid, `orgid:${oid}`);
+}
+
 function msalApp() {
   return new PublicClientApplication({
     auth: {
@@ -95,15 +100,8 @@ test("msal-node ROPC, then the Teams exchange for the user's oid", async () => {
     username: entra.username,
     password: entra.password,
   });
-  const oid = result.idTokenClaims.oid;
   assert.equal(result.account.username, entra.username);
-  const client = new CommunicationIdentityClient(ready.connectionString);
-  const token = await client.getTokenForTeamsUser({
-    teamsUserAadToken: result.accessToken,
-    clientId: entra.clientId,
-    userObjectId: oid,
-  });
-  assert.equal(jwtPayload(token.token).skypeid, `orgid:${oid}`);
+  await exchangeForTheTeamsUser(result);
 });
 
 test("a wrong secret gets Entra's invalid_client", async () => {
@@ -157,16 +155,9 @@ test("msal-node through the proxy (system.proxyUrl), then the Teams exchange", a
     username: entra.username,
     password: entra.password,
   });
-  const oid = result.idTokenClaims.oid;
   // The account is cached under the discovery document's preferred cache host, as with Entra.
   assert.equal(result.account.environment, "login.windows.net");
-  const client = new CommunicationIdentityClient(ready.connectionString);
-  const token = await client.getTokenForTeamsUser({
-    teamsUserAadToken: result.accessToken,
-    clientId: entra.clientId,
-    userObjectId: oid,
-  });
-  assert.equal(jwtPayload(token.token).skypeid, `orgid:${oid}`);
+  await exchangeForTheTeamsUser(result);
 });
 
 /** The status of `CONNECT target` sent to the proxy. */
