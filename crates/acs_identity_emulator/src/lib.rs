@@ -10,14 +10,13 @@ use std::sync::Arc;
 use acs_identity::acs_common::transport::{Http1Transport, Http1TransportOptions};
 use acs_identity::{CommunicationIdentityClient, CommunicationIdentityClientOptions};
 use acs_identity_core::hmac::KeyName;
-use acs_identity_core::token::SigningAlgorithm;
 use acs_identity_server::audit::AuditSink;
 use acs_identity_server::entra::EntraTrust;
-use acs_identity_server::serve::Server;
+use acs_identity_server::serve::{open_store, Server};
 use acs_identity_server::state::{HttpSettings, StateParts};
 use acs_identity_server::telemetry::Metrics;
 use acs_identity_server::{AppState, Config};
-use acs_identity_store::{AnyStore, SqliteStore};
+use acs_identity_store::AnyStore;
 use anyhow::Context as _;
 use axum::http::StatusCode;
 use axum::middleware::from_fn_with_state;
@@ -120,20 +119,7 @@ impl EmulatorBuilder {
         let inject = from_fn_with_state(faults.clone(), faults::inject);
         if self.in_process {
             let metrics = Metrics::new(config.metrics);
-            let store = AnyStore::Sqlite(
-                SqliteStore::in_memory_observed(metrics.store())
-                    .await
-                    .context("cannot open the in-memory store")?,
-            );
-            if self.dev_key {
-                acs_identity_server::dev::ensure_dev_resource(
-                    store.shared().as_ref(),
-                    clock.as_ref(),
-                    &config.data_location,
-                    SigningAlgorithm::Es256,
-                )
-                .await?;
-            }
+            let (store, _) = open_store(&config, clock.as_ref(), &metrics).await?;
             let state = AppState::bootstrap(StateParts {
                 store: store.shared(),
                 clock: clock.clone(),

@@ -33,6 +33,46 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a TLS handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Opens the store `config` names (in memory, the SQLite file of the data directory, or the
+/// PostgreSQL database of `database_url`), its operations counted in `metrics`, and with
+/// `config.dev` makes sure it holds the development resource. Returns the store and a
+/// description of where it is, for the log and the banner.
+pub async fn open_store(
+    config: &Config,
+    clock: &dyn Clock,
+    metrics: &crate::telemetry::Metrics,
+) -> anyhow::Result<(AnyStore, String)> {
+    let (store, location) = if config.in_memory {
+        let store = acs_identity_store::SqliteStore::in_memory_observed(metrics.store())
+            .await
+            .context("cannot open the in-memory store")?;
+        (AnyStore::Sqlite(store), "in-memory SQLite database".to_owned())
+    } else {
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!("cannot create data directory {}", config.data_dir.display())
+        })?;
+        let location = config.store_location()?;
+        let options = OpenOptions {
+            max_connections: config.database_max_connections,
+            metrics: metrics.store(),
+        };
+        let store = AnyStore::open_with(&location, options)
+            .await
+            .with_context(|| format!("cannot open the {location}"))?;
+        (store, location.to_string())
+    };
+    if config.dev {
+        crate::dev::ensure_dev_resource(
+            store.shared().as_ref(),
+            clock,
+            &config.data_location,
+            config.signing_alg,
+        )
+        .await?;
+    }
+    Ok((store, location))
+}
+
 /// A running service.
 #[derive(Debug)]
 pub struct Server {
@@ -75,35 +115,8 @@ impl Server {
         wrap: impl FnOnce(Router) -> Router,
     ) -> anyhow::Result<Server> {
         let metrics = crate::telemetry::Metrics::new(config.metrics);
-        let (store, location) = if config.in_memory {
-            let store = acs_identity_store::SqliteStore::in_memory_observed(metrics.store())
-                .await
-                .context("cannot open the in-memory store")?;
-            (AnyStore::Sqlite(store), "in-memory SQLite database".to_owned())
-        } else {
-            std::fs::create_dir_all(&config.data_dir).with_context(|| {
-                format!("cannot create data directory {}", config.data_dir.display())
-            })?;
-            let location = config.store_location()?;
-            let options = OpenOptions {
-                max_connections: config.database_max_connections,
-                metrics: metrics.store(),
-            };
-            let store = AnyStore::open_with(&location, options)
-                .await
-                .with_context(|| format!("cannot open the {location}"))?;
-            (store, location.to_string())
-        };
+        let (store, location) = open_store(config, clock.as_ref(), &metrics).await?;
         tracing::info!(store = %location, "store opened");
-        if config.dev {
-            crate::dev::ensure_dev_resource(
-                store.shared().as_ref(),
-                clock.as_ref(),
-                &config.data_location,
-                config.signing_alg,
-            )
-            .await?;
-        }
         let node = store.register_node().await?;
         // In memory, the development CA and the authority's key go to a temporary directory.
         let mut temp = None;
