@@ -44,6 +44,9 @@ struct Options {
     keep: bool,
     build: bool,
     database_url: Option<String>,
+    /// Another build's `acs-identity`, run through issue-token, revoke and create-user
+    /// after this build's server, for a same-run A/B.
+    baseline: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -63,6 +66,7 @@ impl Default for Options {
             keep: false,
             build: true,
             database_url: std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()),
+            baseline: None,
         }
     }
 }
@@ -70,7 +74,7 @@ impl Default for Options {
 const USAGE: &str =
     "usage: cargo xtask bench [-- [--duration S] [--warmup S] [--connections N] [--big] \
 [--users N] [--big-users N] [--sample N] [--https] [--no-pin] [--no-write] [--only LIST] [--keep] \
-[--no-build] [--database-url URL]]";
+[--no-build] [--database-url URL] [--baseline BIN]]";
 
 fn parse_options(args: &[String]) -> anyhow::Result<Options> {
     let mut o = Options::default();
@@ -103,6 +107,7 @@ fn parse_options(args: &[String]) -> anyhow::Result<Options> {
             "--keep" => o.keep = true,
             "--no-build" => o.build = false,
             "--database-url" => o.database_url = Some(value()?),
+            "--baseline" => o.baseline = Some(PathBuf::from(value()?)),
             "-h" | "--help" => bail!("{USAGE}"),
             other => bail!("unknown option {other:?}\n{USAGE}"),
         }
@@ -313,15 +318,16 @@ pub(crate) fn serve_command(
     log: std::fs::File,
 ) -> Command {
     let mut cmd = pinned(cpu, bin);
-    cmd.arg("serve")
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(["--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
-        // stdout is a pipe: ask for the connection string the banner is read for.
-        .arg("--print-connection-string")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(log));
+    cmd.arg("serve").arg("--data-dir").arg(data_dir);
+    cmd.args(["--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"]);
+    // stdout is a pipe: ask for the connection string the banner is read for (builds from
+    // before the flag, such as a `--baseline`, always print it).
+    let help = Command::new(bin).args(["serve", "--help"]).output();
+    let flag = "--print-connection-string";
+    if help.is_ok_and(|h| String::from_utf8_lossy(&h.stdout).contains(flag)) {
+        cmd.arg(flag);
+    }
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::from(log));
     cmd
 }
 
@@ -356,6 +362,9 @@ pub(crate) fn read_banner(
         }
     }
 }
+
+/// The scenarios `--baseline` repeats with another build.
+const BASELINE_SCENARIOS: [&str; 3] = ["issue-token", "revoke", "create-user"];
 
 /// A running `acs-identity serve`.
 // No `Debug`: it holds the connection string.
@@ -704,6 +713,39 @@ impl Bench {
     ) -> anyhow::Result<Value> {
         let child = self.spawn_load(server, scenario, users_file, self.opts.connections)?;
         self.finish_load(child, scenario)
+    }
+
+    /// The same-run A/B: `bin` (another build) on a fresh server through the scenarios of
+    /// `this_build`, in the same order, each row giving this build ÷ that one.
+    fn baseline(
+        &self,
+        bin: &Path,
+        this_build: &[(&str, f64)],
+        rows: &mut Vec<Row>,
+        notes: &mut Vec<String>,
+    ) -> anyhow::Result<()> {
+        let mut other = self.clone_paths();
+        other.server = bin.to_owned();
+        let server = other.start("baseline", &[])?;
+        for (scenario, this_rps) in this_build {
+            let v = other.load(&server, scenario, None)?;
+            let ratio = this_rps / f(&v, &["rps"]);
+            rows.push(row(
+                &format!("{scenario}, baseline build"),
+                "1 k users (API)",
+                Some(v),
+                None,
+                "this build ÷ baseline ≥ 0.95",
+                Some((ratio >= 0.95, format!("{ratio:.2}"))),
+            ));
+        }
+        server.stop()?;
+        notes.push(format!(
+            "Baseline build (`--baseline`): `{}`, run on a fresh server after this build's \
+             ES256 server, through the same scenarios in the same order.",
+            bin.display()
+        ));
+        Ok(())
     }
 
     /// issue-token over HTTPS (keep-alive), whatever `--https` says.
@@ -1074,6 +1116,8 @@ pub(crate) fn bench(args: &[String]) -> anyhow::Result<()> {
     let mut issue: Option<Value> = None;
     let mut https_issue: Option<Value> = None;
     let mut peer_connection_string = String::new();
+    // This build's figures for the scenarios a `--baseline` build repeats.
+    let mut this_build: Vec<(&str, f64)> = Vec::new();
     let rps = |v: &Value| f(v, &["rps"]);
     let p99 = |v: &Value| f(v, &["latency_ms", "p99"]);
 
@@ -1085,6 +1129,9 @@ pub(crate) fn bench(args: &[String]) -> anyhow::Result<()> {
         for s in es_scenarios.iter().filter(|s| opts.wants(s)) {
             let v = bench.load(&server, s, None)?;
             let r = rps(&v);
+            if BASELINE_SCENARIOS.contains(s) {
+                this_build.push((s, r));
+            }
             if *s == "issue-token" {
                 issue = Some(v.clone());
                 if opts.wants("https-ratio") && !opts.https {
@@ -1172,6 +1219,10 @@ pub(crate) fn bench(args: &[String]) -> anyhow::Result<()> {
                 Some((ratio <= 2.0, format!("{cpu_us:.0} µs ÷ {sign_us:.0} µs = {ratio:.2}"))),
             ));
         }
+    }
+
+    if let Some(baseline) = &opts.baseline {
+        bench.baseline(baseline, &this_build, &mut rows, &mut notes)?;
     }
 
     if opts.wants("rs256") {
