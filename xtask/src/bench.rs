@@ -247,14 +247,28 @@ pub(crate) fn write_block(
 ) -> anyhow::Result<()> {
     let path = root.join("BENCHMARKS.md");
     let current = std::fs::read_to_string(&path).unwrap_or_default();
+    std::fs::write(&path, with_block(&current, begin, end, heading, out))
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// `doc` with the block between `begin` and `end` replaced by `out` (or added under `heading`).
+/// The run it replaces moves to just after the line `<!-- NAME:earlier -->` (`end` with
+/// `:earlier` for `:end`) when the document has one, so no recorded run is lost.
+fn with_block(doc: &str, begin: &str, end: &str, heading: &str, out: &str) -> String {
     let block = format!("{begin}\n{out}{end}");
-    let updated = match (current.find(begin), current.find(end)) {
-        (Some(b), Some(e)) if b < e => {
-            format!("{}{block}{}", &current[..b], &current[e + end.len()..])
-        }
-        _ => format!("{current}\n## {heading}\n\n{block}\n"),
+    let (Some(b), Some(e)) = (doc.find(begin), doc.find(end)) else {
+        return format!("{doc}\n## {heading}\n\n{block}\n");
     };
-    std::fs::write(&path, updated).with_context(|| format!("cannot write {}", path.display()))
+    if b > e {
+        return format!("{doc}\n## {heading}\n\n{block}\n");
+    }
+    let previous = doc[b + begin.len()..e].trim();
+    let mut updated = format!("{}{block}{}", &doc[..b], &doc[e + end.len()..]);
+    let earlier = format!("{}\n", end.replace(":end", ":earlier"));
+    if let Some(at) = updated.find(&earlier).filter(|_| !previous.is_empty()) {
+        updated.insert_str(at + earlier.len(), &format!("\n{previous}\n"));
+    }
+    updated
 }
 
 pub(crate) fn load_average() -> String {
@@ -1373,6 +1387,27 @@ mod tests {
         assert_eq!(text.len(), 36);
         assert_eq!(&text[14..15], "7");
         assert_eq!(&text[..13], "018bcfe5-6800");
+    }
+
+    #[test]
+    fn a_new_run_moves_the_previous_one_to_the_earlier_runs() {
+        let (begin, end) = ("<!-- b:begin -->", "<!-- b:end -->");
+        let doc = "# T\n\n<!-- b:begin -->\n### Run 1\n<!-- b:end -->\n\n## Earlier\n\n<!-- b:earlier -->\n\n### Run 0\n";
+        let updated = with_block(doc, begin, end, "Latest", "### Run 2\n");
+        assert_eq!(
+            updated,
+            "# T\n\n<!-- b:begin -->\n### Run 2\n<!-- b:end -->\n\n## Earlier\n\n<!-- b:earlier -->\n\n### Run 1\n\n### Run 0\n"
+        );
+        // Without the marker the previous run is replaced; without the block it is added.
+        let plain = "<!-- b:begin -->\n### Run 1\n<!-- b:end -->\n";
+        assert_eq!(
+            with_block(plain, begin, end, "L", "x\n"),
+            "<!-- b:begin -->\nx\n<!-- b:end -->\n"
+        );
+        assert_eq!(
+            with_block("# T\n", begin, end, "L", "x\n"),
+            "# T\n\n## L\n\n<!-- b:begin -->\nx\n<!-- b:end -->\n"
+        );
     }
 
     #[test]
