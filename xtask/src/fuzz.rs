@@ -12,10 +12,10 @@
 //! there as it finds them; never committed), each run's log in `fuzz-<target>.log`. A crash,
 //! timeout or out-of-memory input is written to `fuzz/artifacts/<target>/` and fails the run.
 //!
-//! Keeping: after a target's run, libFuzzer's `-merge=1` replays the working corpus over
-//! the seeds and `fuzz/corpus/<target>` and copies only inputs that reach coverage neither
-//! has; those are added to `fuzz/corpus/<target>` (named by their SHA-1, as libFuzzer names
-//! them), so the committed corpus grows by coverage, never by volume.
+//! Keeping: after a target's run, libFuzzer's `-set_cover_merge=1` replays the working
+//! corpus over the seeds and `fuzz/corpus/<target>` and copies only inputs that reach
+//! coverage neither has; those are added to `fuzz/corpus/<target>` (named by their SHA-1, as
+//! libFuzzer names them), so the committed corpus grows by coverage, never by volume.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -354,7 +354,9 @@ fn keep_new_coverage(
         .args(["run", "-O", target])
         .arg(&scratch)
         .arg(work)
-        .args(["--", "-merge=1", "-timeout=10", "-rss_limit_mb=2048"])
+        // The set-cover merge keeps the same features as `-merge=1` with fewer inputs (about
+        // half as many for entra_token's 10 M executions).
+        .args(["--", "-set_cover_merge=1", "-timeout=10", "-rss_limit_mb=2048"])
         .stdin(Stdio::null())
         .stdout(log_file.try_clone()?)
         .stderr(log_file)
