@@ -34,11 +34,6 @@ pub const KEY_LEASE: Duration = Duration::from_secs(5);
 /// How long `keys regenerate` and `signing-keys rotate` wait for the nodes by default.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(15);
 
-/// Called once each time a node switches to changed keys.
-pub(crate) fn keys_reloaded() {
-    tracing::info!("keys reloaded");
-}
-
 /// How a node makes sure its keys are current before it authenticates a request.
 #[derive(Debug)]
 pub(crate) enum Freshness {

@@ -313,7 +313,7 @@ impl AppState {
         };
         *self.inner.material.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(fresh);
         if changed {
-            crate::key_sync::keys_reloaded();
+            tracing::info!("keys reloaded");
             self.inner.metrics.key_reloaded();
         }
         Ok(changed)
